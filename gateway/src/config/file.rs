@@ -1,0 +1,83 @@
+//! The TOML file exactly as written. Fields that later checks refer to keep
+//! their position (`Spanned`) so an error can point at the line.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::UpstreamTls;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    #[serde(default)]
+    pub gateway: Option<GatewayTable>,
+    #[serde(default)]
+    pub intercept: Option<InterceptTable>,
+    #[serde(default)]
+    pub endpoint: Vec<EndpointTable>,
+    #[serde(default)]
+    pub credential: Vec<CredentialTable>,
+    #[serde(default)]
+    pub identity: Vec<IdentityTable>,
+    #[serde(default)]
+    pub bind: Vec<SubjectTable>,
+    #[serde(default)]
+    pub exempt: Vec<SubjectTable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayTable {
+    pub listen_port: Option<Spanned<u16>>,
+    pub state_dir: Option<PathBuf>,
+    pub admin_socket: Option<PathBuf>,
+    pub startup_timeout_secs: Option<Spanned<u64>>,
+    pub tls_cert: Option<Spanned<PathBuf>>,
+    pub tls_key: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterceptTable {
+    pub pin_dir: Option<PathBuf>,
+    pub attach_cgroup: Option<Spanned<String>>,
+    pub socket_mark: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointTable {
+    pub name: Spanned<String>,
+    pub addresses: Spanned<Vec<SocketAddr>>,
+    #[serde(default)]
+    pub tls: UpstreamTls,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialTable {
+    pub role: Spanned<String>,
+    pub password: Option<Spanned<String>>,
+    pub password_file: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityTable {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    pub role: Spanned<String>,
+}
+
+/// `[[bind]]` (with `identity`) and `[[exempt]]` (with `reason`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectTable {
+    pub cgroup: Option<Spanned<String>>,
+    pub unit: Option<Spanned<String>>,
+    pub identity: Option<Spanned<String>>,
+    pub reason: Option<Spanned<String>>,
+}

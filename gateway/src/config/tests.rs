@@ -1,0 +1,102 @@
+use std::path::Path;
+
+use super::*;
+
+const MINIMAL: &str = r#"
+[[endpoint]]
+name = "main"
+addresses = ["127.0.0.1:5432", "[::1]:5432"]
+
+[[credential]]
+role = "cordon_ci"
+password = "pw"
+
+[[identity]]
+name = "ci"
+role = "cordon_ci"
+
+[[bind]]
+cgroup = "/ci.slice/job-1/"
+identity = "ci"
+
+[[exempt]]
+unit = "postgresql.service"
+reason = "the database itself"
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(Path::new("/etc/cordon/cordon.toml"), text)
+}
+
+#[test]
+fn defaults_fill_absent_tables() {
+    let config = parse(MINIMAL).expect("valid");
+    assert_eq!(config.gateway.listen_port, DEFAULT_LISTEN_PORT);
+    assert_eq!(config.intercept.socket_mark, DEFAULT_SOCKET_MARK);
+    assert_eq!(config.intercept.attach_cgroup, "/");
+    assert_eq!(config.endpoints[0].tls, UpstreamTls::Prefer);
+    assert_eq!(config.bindings[0].subject, Subject::Cgroup("/ci.slice/job-1".into()));
+    assert_eq!(config.exempt[0].reason.as_deref(), Some("the database itself"));
+    assert_eq!(config.credential("cordon_ci").unwrap().resolve_password().unwrap().as_deref(), Some("pw"));
+}
+
+fn error_of(text: &str) -> String {
+    parse(text).expect_err("should be refused").to_string()
+}
+
+#[test]
+fn unknown_identity_is_located() {
+    let text = MINIMAL.replace("identity = \"ci\"", "identity = \"nobody\"");
+    let e = error_of(&text);
+    assert!(e.starts_with("/etc/cordon/cordon.toml:16:12: field `identity`:"), "{e}");
+    assert!(e.contains("\"nobody\" is not defined"), "{e}");
+}
+
+#[test]
+fn role_without_credential_is_refused() {
+    let text = MINIMAL.replace("role = \"cordon_ci\"\n\n[[bind]]", "role = \"other\"\n\n[[bind]]");
+    assert!(error_of(&text).contains("field `role`: role \"other\" has no [[credential]]"));
+}
+
+#[test]
+fn bad_subjects_are_refused() {
+    let text = MINIMAL.replace("cgroup = \"/ci.slice/job-1/\"", "cgroup = \"ci.slice\"");
+    assert!(error_of(&text).contains("field `cgroup`"));
+    let text = MINIMAL.replace("unit = \"postgresql.service\"", "unit = \"postgresql\"");
+    assert!(error_of(&text).contains("field `unit`"));
+    let text = MINIMAL.replace("unit = \"postgresql.service\"", "cgroup = \"/ci.slice/job-1\"");
+    assert!(error_of(&text).contains("both bound and exempt"));
+}
+
+#[test]
+fn type_errors_name_the_key() {
+    let text = format!("[gateway]\nlisten_port = \"fast\"\n{MINIMAL}");
+    let e = error_of(&text);
+    assert!(e.contains(":2:") && e.contains("field `listen_port`"), "{e}");
+}
+
+#[test]
+fn endpoint_problems() {
+    assert!(error_of("").contains("no [[endpoint]]"));
+    let text = MINIMAL.replace("\"127.0.0.1:5432\", ", "\"0.0.0.0:5432\", ");
+    assert!(error_of(&text).contains("wildcard"));
+    let text = MINIMAL.replace("\"127.0.0.1:5432\", ", "\"127.0.0.1:15432\", ");
+    assert!(error_of(&text).contains("gateway's own listener"));
+}
+
+#[test]
+fn password_files_must_be_private() {
+    let dir = std::env::temp_dir().join(format!("cordon-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = dir.join("secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let text = MINIMAL.replace("password = \"pw\"", &format!("password_file = {:?}", secret.display().to_string()));
+    let config = parse(&text).unwrap();
+    let credential = config.credential("cordon_ci").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = credential.resolve_password().unwrap_err().to_string();
+    assert!(e.contains("field `password_file`") && e.contains("chmod 600"), "{e}");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(credential.resolve_password().unwrap().as_deref(), Some("s3cret"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

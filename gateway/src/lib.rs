@@ -1,0 +1,21 @@
+//! Cordon: a transparent, identity-aware PostgreSQL gateway.
+//!
+//! Data path: eBPF redirects an agent's connect() to the gateway (`intercept`),
+//! the gateway learns who connected from the kernel and the cgroup bindings
+//! (`identity`), completes the client's startup itself (`session`, `protocol`),
+//! logs in upstream with its own credential (`upstream`) and relays.
+
+pub mod admin;
+pub mod cli;
+pub mod stream;
+pub mod client_tls;
+pub mod config;
+pub mod daemon;
+pub mod identity;
+pub mod intercept;
+pub mod protocol;
+pub mod server;
+pub mod session;
+pub mod sessions;
+pub mod state;
+pub mod upstream;

@@ -1,0 +1,123 @@
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode};
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use cordon::{
+    admin::{self, Request},
+    cli::{Cli, Command, DaemonArgs, LogFormat},
+    config::{Config, ConfigError},
+    daemon, intercept,
+};
+
+/// sysexits EX_CONFIG: the configuration is wrong.
+const EX_CONFIG: u8 = 78;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { config, log_format } => run(config, log_format),
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Bind { subject, identity, daemon } => admin_call(
+            &daemon,
+            Request::Bind {
+                subject: subject.subject(),
+                identity,
+            },
+        ),
+        Command::Unbind { subject, daemon } => admin_call(&daemon, Request::Unbind { subject: subject.subject() }),
+        Command::Reload { daemon } => admin_call(&daemon, Request::Reload),
+        Command::Status { json, daemon } => status(&daemon, json),
+        Command::Detach { config, pin_dir } => detach(&config, pin_dir),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cordon: {e:#}");
+            if e.chain().any(|c| c.is::<ConfigError>()) {
+                ExitCode::from(EX_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn run(config: PathBuf, format: LogFormat) -> anyhow::Result<()> {
+    init_tracing(format);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(daemon::run(&config)).inspect_err(|e| {
+        tracing::error!(reason = %format!("{e:#}"), "cordon stopped");
+    })
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CORDON_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
+    let config = Config::load(file)?;
+    for credential in &config.credentials {
+        credential.resolve_password()?;
+    }
+    println!(
+        "{}: ok ({} endpoints, {} identities, {} bindings, {} exemptions)",
+        file.display(),
+        config.endpoints.len(),
+        config.identities.len(),
+        config.bindings.len(),
+        config.exempt.len()
+    );
+    Ok(())
+}
+
+fn admin_socket(daemon: &DaemonArgs) -> anyhow::Result<PathBuf> {
+    match &daemon.admin_socket {
+        Some(path) => Ok(path.clone()),
+        None => Ok(Config::load(&daemon.config)?.gateway.admin_socket),
+    }
+}
+
+fn admin_call(daemon: &DaemonArgs, request: Request) -> anyhow::Result<()> {
+    let response = admin::request(&admin_socket(daemon)?, &request)?;
+    if !response.ok {
+        bail!("{}", response.error.unwrap_or_else(|| "refused".into()));
+    }
+    if let Some(message) = response.message {
+        println!("{message}");
+    }
+    Ok(())
+}
+
+fn status(daemon: &DaemonArgs, json: bool) -> anyhow::Result<()> {
+    let response = admin::request(&admin_socket(daemon)?, &Request::Status)?;
+    let status = response.status.context("the daemon sent no status")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{status}");
+    }
+    Ok(())
+}
+
+fn detach(config: &std::path::Path, pin_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let pin_dir = match pin_dir {
+        Some(dir) => dir,
+        None => Config::load(config)?.intercept.pin_dir,
+    };
+    let removed = intercept::detach(&pin_dir)?;
+    println!(
+        "detached: removed {} pins under {}; protected endpoints are now reachable directly",
+        removed.len(),
+        pin_dir.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,189 @@
+//! One client connection, as a fixed sequence of phases:
+//! origin (from the kernel) → handshake → admit (identity) → upstream login →
+//! client startup completion → relay. A refusal at any phase is a proper
+//! ErrorResponse naming the reason; nothing is ever passed through unjudged.
+
+mod admit;
+mod handshake;
+mod params;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use bytes::BytesMut;
+use tokio::{io::AsyncWriteExt, net::TcpStream};
+use tracing::{info, warn, Instrument};
+
+use crate::{
+    stream::MaybeTls,
+    intercept::KernelOrigin,
+    protocol::{backend, backend::GatewayError, sqlstate, ProtocolVersion},
+    sessions::{CancelTarget, SessionInfo},
+    state::Shared,
+    upstream,
+};
+pub use admit::Admitted;
+use handshake::Hello;
+
+/// Serves one accepted connection to the end. Never panics the daemon: every
+/// failure ends this connection only, with a logged reason.
+pub async fn serve(tcp: TcpStream, peer: SocketAddr, local: SocketAddr, shared: Arc<Shared>) {
+    let id = shared.sessions.next_id();
+    let span = tracing::info_span!("session", id, %peer);
+    async move {
+        // Taken first: the kernel's entry is keyed by this connection's tuple.
+        let origin = shared.take_origin(peer, local);
+        let startup_timeout = Duration::from_secs(shared.runtime().config.gateway.startup_timeout_secs);
+        let hello = match tokio::time::timeout(startup_timeout, handshake::negotiate(tcp, &shared.tls)).await {
+            Err(_) => {
+                warn!(reason = %format!("client did not finish startup within {}s", startup_timeout.as_secs()), "session refused");
+                return;
+            }
+            Ok(Err(e)) => {
+                warn!(reason = %e, "session refused");
+                return;
+            }
+            Ok(Ok(hello)) => hello,
+        };
+        match hello {
+            Hello::Cancel { process_id, secret_key } => forward_cancel(&shared, origin, process_id, &secret_key).await,
+            Hello::Session { stream, version, parameters } => {
+                run(id, stream, version, &parameters, origin, &shared).await
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn run(
+    id: u64,
+    mut client: MaybeTls,
+    version: ProtocolVersion,
+    parameters: &[(String, String)],
+    origin: Option<KernelOrigin>,
+    shared: &Arc<Shared>,
+) {
+    let startup = params::filter(parameters);
+    let runtime = shared.runtime();
+    let admitted = match admit::admit(shared, &runtime, origin, &startup) {
+        Ok(a) => a,
+        Err(refusal) => return refuse(&mut client, refusal).await,
+    };
+    let database = startup
+        .database
+        .clone()
+        .or_else(|| startup.claimed_user.clone())
+        .unwrap_or_else(|| admitted.role.clone());
+    let login = upstream::LoginRequest {
+        address: admitted.origin.destination,
+        socket_mark: runtime.config.intercept.socket_mark,
+        tls: admitted.upstream_tls,
+        user: &admitted.role,
+        password: admitted.password.as_deref(),
+        database: &database,
+        parameters: &startup.upstream,
+        timeout: Duration::from_secs(runtime.config.gateway.startup_timeout_secs.max(5)),
+    };
+    let mut server = match upstream::login(&login).await {
+        Ok(server) => server,
+        Err(e) => {
+            let refusal = GatewayError::fatal(
+                upstream_sqlstate(&e),
+                format!(
+                    "cordon: could not log in to {} as role \"{}\" for identity \"{}\": {e}",
+                    admitted.origin.destination, admitted.role, admitted.identity
+                ),
+            );
+            return refuse(&mut client, refusal).await;
+        }
+    };
+    let registration = shared.sessions.register(
+        SessionInfo {
+            id,
+            identity: admitted.identity.clone(),
+            cgroup: admitted.cgroup.clone(),
+            pid: admitted.origin.pid,
+            uid: admitted.origin.uid,
+            comm: admitted.origin.comm.clone(),
+            destination: admitted.origin.destination,
+            role: admitted.role.clone(),
+            database: database.clone(),
+            client_tls: client.is_tls(),
+            started_unix: 0,
+        },
+        CancelTarget {
+            address: admitted.origin.destination,
+            process_id: server.process_id,
+            secret_key: server.secret_key,
+        },
+    );
+    let mut hello = BytesMut::new();
+    if version.minor > 0 || !startup.protocol_options.is_empty() {
+        backend::negotiate_protocol_version(&mut hello, 0, &startup.protocol_options);
+    }
+    backend::authentication_ok(&mut hello);
+    for (name, value) in &server.parameters {
+        backend::parameter_status(&mut hello, name, value);
+    }
+    backend::backend_key_data(&mut hello, registration.key.process_id, registration.key.secret_key);
+    backend::ready_for_query(&mut hello, backend::IDLE);
+    if let Err(e) = client.write_all(&hello).await {
+        warn!(reason = %e, "client went away during startup");
+        return;
+    }
+    info!(
+        identity = %admitted.identity,
+        cgroup = %admitted.cgroup,
+        pid = admitted.origin.pid,
+        uid = admitted.origin.uid,
+        comm = %admitted.origin.comm,
+        destination = %admitted.origin.destination,
+        role = %admitted.role,
+        database = %database,
+        client_tls = client.is_tls(),
+        upstream_tls = server.tls,
+        dropped_parameters = ?startup.dropped,
+        "session opened"
+    );
+    // The relay: a byte pipe for now; the protocol engine replaces it.
+    match tokio::io::copy_bidirectional(&mut client, &mut server.stream).await {
+        Ok((to_server, to_client)) => info!(to_server, to_client, "session closed"),
+        Err(e) => info!(reason = %e, "session closed"),
+    }
+    drop(registration);
+}
+
+fn upstream_sqlstate(e: &upstream::UpstreamError) -> &'static str {
+    // The server's own SQLSTATE would need a 'static; the classes matter.
+    match e.sqlstate() {
+        "28P01" | "28000" => sqlstate::INVALID_AUTHORIZATION_SPECIFICATION,
+        "3D000" => "3D000",
+        "53300" => "53300",
+        "57P03" => sqlstate::CANNOT_CONNECT_NOW,
+        _ => sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+    }
+}
+
+async fn refuse(client: &mut MaybeTls, refusal: GatewayError) {
+    warn!(sqlstate = refusal.sqlstate, reason = %refusal.message, "session refused");
+    let mut buf = BytesMut::new();
+    refusal.encode(&mut buf);
+    let _ = client.write_all(&buf).await;
+    let _ = client.shutdown().await;
+}
+
+async fn forward_cancel(shared: &Shared, origin: Option<KernelOrigin>, process_id: i32, secret_key: &[u8]) {
+    if origin.is_none() {
+        warn!("cancel request that did not pass the interception hooks ignored");
+        return;
+    }
+    let Some(target) = shared.sessions.cancel_target(process_id, secret_key) else {
+        warn!(process_id, "cancel request with an unknown key ignored");
+        return;
+    };
+    let mark = shared.runtime().config.intercept.socket_mark;
+    match upstream::send_cancel(target.address, mark, target.process_id, target.secret_key).await {
+        Ok(()) => info!(process_id, upstream = %target.address, "cancel request forwarded"),
+        Err(e) => warn!(process_id, reason = %e, "forwarding a cancel request failed"),
+    }
+}

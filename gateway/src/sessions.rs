@@ -1,0 +1,170 @@
+//! Live sessions: what `cordon status` lists and where cancel requests find
+//! the upstream backend they are meant for.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use serde::{Deserialize, Serialize};
+
+/// What an operator sees about one live session.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub id: u64,
+    pub identity: String,
+    pub cgroup: String,
+    pub pid: u32,
+    pub uid: u32,
+    pub comm: String,
+    pub destination: SocketAddr,
+    pub role: String,
+    pub database: String,
+    pub client_tls: bool,
+    pub started_unix: u64,
+}
+
+/// The upstream backend a gateway-issued cancel key stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CancelTarget {
+    pub address: SocketAddr,
+    pub process_id: i32,
+    pub secret_key: i32,
+}
+
+struct Entry {
+    info: SessionInfo,
+    secret_key: i32,
+    upstream: CancelTarget,
+}
+
+/// Sessions keyed by the process id the gateway gave the client.
+#[derive(Default)]
+pub struct SessionRegistry {
+    sessions: Mutex<HashMap<i32, Entry>>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+/// The gateway's own cancel key for a session (never the server's).
+#[derive(Clone, Copy, Debug)]
+pub struct GatewayKey {
+    pub process_id: i32,
+    pub secret_key: i32,
+}
+
+/// Removes the session from the registry when the session ends.
+pub struct Registration {
+    registry: Arc<SessionRegistry>,
+    pub key: GatewayKey,
+    pub id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry.lock().remove(&self.key.process_id);
+    }
+}
+
+impl SessionRegistry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, Entry>> {
+        // A panic elsewhere must not take status and cancel down with it.
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+    }
+
+    pub fn register(self: &Arc<Self>, mut info: SessionInfo, upstream: CancelTarget) -> Registration {
+        info.started_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let id = info.id;
+        let mut sessions = self.lock();
+        let key = loop {
+            // Positive ids look like real backend pids to clients that print them.
+            let process_id = rand::random::<i32>() & i32::MAX;
+            if process_id != 0 && !sessions.contains_key(&process_id) {
+                break GatewayKey {
+                    process_id,
+                    secret_key: rand::random(),
+                };
+            }
+        };
+        sessions.insert(
+            key.process_id,
+            Entry {
+                info,
+                secret_key: key.secret_key,
+                upstream,
+            },
+        );
+        Registration {
+            registry: Arc::clone(self),
+            key,
+            id,
+        }
+    }
+
+    /// The upstream backend for a client's cancel key, if the key is genuine.
+    pub fn cancel_target(&self, process_id: i32, secret_key: &[u8]) -> Option<CancelTarget> {
+        let sessions = self.lock();
+        let entry = sessions.get(&process_id)?;
+        (secret_key == entry.secret_key.to_be_bytes()).then_some(entry.upstream)
+    }
+
+    pub fn snapshot(&self) -> Vec<SessionInfo> {
+        let mut list: Vec<SessionInfo> = self.lock().values().map(|e| e.info.clone()).collect();
+        list.sort_by_key(|s| s.id);
+        list
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(id: u64) -> SessionInfo {
+        SessionInfo {
+            id,
+            identity: "ci".into(),
+            cgroup: "/ci".into(),
+            pid: 1,
+            uid: 0,
+            comm: "psql".into(),
+            destination: "127.0.0.1:5432".parse().unwrap(),
+            role: "r".into(),
+            database: "d".into(),
+            client_tls: false,
+            started_unix: 0,
+        }
+    }
+
+    #[test]
+    fn cancel_needs_the_right_secret_and_ends_with_the_session() {
+        let registry = Arc::new(SessionRegistry::default());
+        let upstream = CancelTarget {
+            address: "127.0.0.1:5432".parse().unwrap(),
+            process_id: 77,
+            secret_key: 99,
+        };
+        let reg = registry.register(info(1), upstream);
+        let key = reg.key;
+        assert_eq!(
+            registry.cancel_target(key.process_id, &key.secret_key.to_be_bytes()),
+            Some(upstream)
+        );
+        let wrong = key.secret_key.wrapping_add(1).to_be_bytes();
+        assert_eq!(registry.cancel_target(key.process_id, &wrong), None);
+        assert_eq!(registry.snapshot().len(), 1);
+        drop(reg);
+        assert!(registry.snapshot().is_empty());
+        assert_eq!(
+            registry.cancel_target(key.process_id, &key.secret_key.to_be_bytes()),
+            None
+        );
+    }
+}

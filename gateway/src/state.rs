@@ -1,0 +1,136 @@
+//! What every session and the admin interface share: the current
+//! configuration snapshot (swapped atomically on reload), the kernel maps, the
+//! session registry.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::PathBuf,
+    sync::{Arc, Mutex, RwLock},
+};
+
+use tokio::sync::Notify;
+use tokio_rustls::TlsAcceptor;
+
+use crate::{
+    config::Config,
+    identity::{self, Bindings, Cgroup2, RuntimeBindings},
+    intercept::{InterceptError, InterceptMaps, KernelOrigin},
+    sessions::SessionRegistry,
+};
+
+/// One consistent view of the configuration, with credentials resolved.
+pub struct Runtime {
+    pub config: Config,
+    pub bindings: Bindings,
+    /// Upstream password per role (None: the role logs in without one).
+    pub passwords: HashMap<String, Option<String>>,
+}
+
+impl Runtime {
+    pub fn build(config: Config, runtime_bindings: &RuntimeBindings) -> anyhow::Result<Self> {
+        let mut passwords = HashMap::new();
+        for credential in &config.credentials {
+            let password = credential.resolve_password()?;
+            passwords.insert(credential.role.clone(), password);
+        }
+        let bindings = Bindings::new(&config.bindings, runtime_bindings, &config.exempt);
+        Ok(Self {
+            config,
+            bindings,
+            passwords,
+        })
+    }
+
+    pub fn endpoint_addresses(&self) -> Vec<SocketAddr> {
+        self.config
+            .endpoints
+            .iter()
+            .flat_map(|e| e.addresses.iter().copied())
+            .collect()
+    }
+}
+
+/// Facts about the attached programs, for status.
+pub struct InterceptionInfo {
+    pub pin_dir: PathBuf,
+    pub layout_dir: PathBuf,
+    pub attach_cgroup: String,
+    pub adopted: bool,
+}
+
+pub struct Shared {
+    runtime: RwLock<Arc<Runtime>>,
+    pub config_path: PathBuf,
+    pub maps: Mutex<InterceptMaps>,
+    pub cgroup2: Cgroup2,
+    pub sessions: Arc<SessionRegistry>,
+    pub tls: TlsAcceptor,
+    pub runtime_bindings: Mutex<RuntimeBindings>,
+    pub interception: InterceptionInfo,
+    exempt_refresh: Notify,
+}
+
+impl Shared {
+    pub fn new(
+        runtime: Runtime,
+        config_path: PathBuf,
+        maps: InterceptMaps,
+        cgroup2: Cgroup2,
+        tls: TlsAcceptor,
+        runtime_bindings: RuntimeBindings,
+        interception: InterceptionInfo,
+    ) -> Self {
+        Self {
+            runtime: RwLock::new(Arc::new(runtime)),
+            config_path,
+            maps: Mutex::new(maps),
+            cgroup2,
+            sessions: Arc::default(),
+            tls,
+            runtime_bindings: Mutex::new(runtime_bindings),
+            interception,
+            exempt_refresh: Notify::new(),
+        }
+    }
+
+    pub fn runtime(&self) -> Arc<Runtime> {
+        Arc::clone(&self.runtime.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Installs a new snapshot and brings the kernel maps in line with it.
+    pub fn install(&self, runtime: Runtime) -> Result<(), InterceptError> {
+        let targets = runtime.endpoint_addresses();
+        let exempt = identity::exempt_cgroup_ids(&self.cgroup2, &runtime.config.exempt);
+        {
+            let mut maps = self.maps();
+            maps.set_targets(&targets)?;
+            maps.set_exempt(&exempt)?;
+        }
+        *self.runtime.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(runtime);
+        Ok(())
+    }
+
+    pub fn maps(&self) -> std::sync::MutexGuard<'_, InterceptMaps> {
+        self.maps.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn take_origin(&self, peer: SocketAddr, local: SocketAddr) -> Option<KernelOrigin> {
+        self.maps().take_origin(peer, local)
+    }
+
+    pub fn request_exempt_refresh(&self) {
+        self.exempt_refresh.notify_one();
+    }
+
+    pub async fn exempt_refresh_requested(&self) {
+        self.exempt_refresh.notified().await
+    }
+
+    /// Re-scans the cgroup tree for exempt units that appeared since.
+    pub fn refresh_exempt(&self) -> Result<(), InterceptError> {
+        let runtime = self.runtime();
+        let ids = identity::exempt_cgroup_ids(&self.cgroup2, &runtime.config.exempt);
+        self.maps().set_exempt(&ids)
+    }
+}

@@ -1,0 +1,160 @@
+//! The gateway's own connection to the database: a marked socket (so the
+//! interception hooks let it through), optional TLS, and a login as the
+//! identity's role with the credential only the gateway holds.
+
+mod auth;
+mod cancel;
+mod connect;
+mod tls;
+
+use std::{net::SocketAddr, time::Duration};
+
+use bytes::BytesMut;
+use postgres_protocol::message::{backend::Message, frontend};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::stream::MaybeTls;
+
+pub use cancel::send_cancel;
+pub use connect::connect_marked;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    Disable,
+    Prefer,
+    Require,
+}
+
+pub struct LoginRequest<'a> {
+    pub address: SocketAddr,
+    pub socket_mark: u32,
+    pub tls: TlsMode,
+    pub user: &'a str,
+    pub password: Option<&'a str>,
+    pub database: &'a str,
+    /// Startup parameters passed on from the client (already filtered).
+    pub parameters: &'a [(String, String)],
+    pub timeout: Duration,
+}
+
+/// A logged-in upstream connection, positioned after its first ReadyForQuery.
+pub struct Upstream {
+    pub stream: MaybeTls,
+    pub parameters: Vec<(String, String)>,
+    pub process_id: i32,
+    pub secret_key: i32,
+    pub tls: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("the server does not offer TLS, and this endpoint requires it")]
+    TlsRefused,
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("the server asked for {0}, which the gateway does not support")]
+    UnsupportedAuth(String),
+    #[error("the server asked for a password, and no credential holds one for this role")]
+    NoPassword,
+    #[error("the server said: {message} (SQLSTATE {code})")]
+    Server { code: String, message: String },
+    #[error("unexpected message during login: {0}")]
+    Protocol(String),
+}
+
+impl UpstreamError {
+    /// The SQLSTATE the server reported, or 08001 for everything else.
+    pub fn sqlstate(&self) -> &str {
+        match self {
+            UpstreamError::Server { code, .. } => code,
+            _ => "08001",
+        }
+    }
+}
+
+pub async fn login(request: &LoginRequest<'_>) -> Result<Upstream, UpstreamError> {
+    tokio::time::timeout(request.timeout, login_inner(request))
+        .await
+        .map_err(|_| UpstreamError::Timeout(request.timeout))?
+}
+
+async fn login_inner(request: &LoginRequest<'_>) -> Result<Upstream, UpstreamError> {
+    let tcp = connect_marked(request.address, request.socket_mark).await?;
+    let mut stream = tls::negotiate(tcp, request.address, request.tls).await?;
+    let tls = stream.is_tls();
+    let mut buf = BytesMut::new();
+    let mut parameters: Vec<(&str, &str)> = vec![("user", request.user), ("database", request.database)];
+    parameters.extend(request.parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    frontend::startup_message(parameters, &mut buf)?;
+    stream.write_all(&buf).await?;
+
+    let mut reader = MessageReader::default();
+    auth::authenticate(&mut stream, &mut reader, request.user, request.password).await?;
+    let mut upstream = Upstream {
+        stream,
+        parameters: Vec::new(),
+        process_id: 0,
+        secret_key: 0,
+        tls,
+    };
+    loop {
+        match reader.next(&mut upstream.stream).await? {
+            Message::ParameterStatus(body) => {
+                upstream.parameters.push((body.name()?.to_owned(), body.value()?.to_owned()));
+            }
+            Message::BackendKeyData(body) => {
+                upstream.process_id = body.process_id();
+                upstream.secret_key = body.secret_key();
+            }
+            Message::NoticeResponse(_) => {}
+            Message::ReadyForQuery(_) => break,
+            Message::ErrorResponse(body) => return Err(server_error(&body)),
+            _ => return Err(UpstreamError::Protocol("expected ParameterStatus or ReadyForQuery".into())),
+        }
+    }
+    if !reader.is_empty() {
+        return Err(UpstreamError::Protocol("the server sent data before the client asked".into()));
+    }
+    Ok(upstream)
+}
+
+/// Reads whole backend messages off a stream.
+#[derive(Default)]
+struct MessageReader {
+    buf: BytesMut,
+}
+
+impl MessageReader {
+    async fn next(&mut self, stream: &mut MaybeTls) -> Result<Message, UpstreamError> {
+        loop {
+            if let Some(message) = Message::parse(&mut self.buf)? {
+                return Ok(message);
+            }
+            if stream.read_buf(&mut self.buf).await? == 0 {
+                return Err(UpstreamError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+}
+
+fn server_error(body: &postgres_protocol::message::backend::ErrorResponseBody) -> UpstreamError {
+    use fallible_iterator::FallibleIterator;
+    let (mut code, mut message) = (String::from("08001"), String::from("(no message)"));
+    let mut fields = body.fields();
+    while let Ok(Some(field)) = fields.next() {
+        match field.type_() {
+            b'C' => code = String::from_utf8_lossy(field.value_bytes()).into_owned(),
+            b'M' => message = String::from_utf8_lossy(field.value_bytes()).into_owned(),
+            _ => {}
+        }
+    }
+    UpstreamError::Server { code, message }
+}

@@ -1,0 +1,143 @@
+//! `cargo xtask bench`: pgbench -S (select-only) directly and through Cordon, side by
+//! side in one run, at 1 and 8 clients. Both paths log in as the same role over TCP to
+//! the same server; only the path differs.
+
+use std::{process::ExitCode, time::Duration};
+
+use anyhow::{bail, Context, Result};
+use cordon_e2e::{
+    cgroup::CgroupGuard,
+    clients::clean_pg_env,
+    gateway::GatewayBuilder,
+    postgres::{pg_bin, TestPostgres},
+    process::run as run_child,
+    unique_name,
+};
+
+use crate::{cmd, setup};
+
+const ROLE: &str = "cordon_bench";
+const CLIENTS: [u32; 2] = [1, 8];
+/// The bar for the relay at 8 clients.
+const TARGET_RATIO: f64 = 0.8;
+
+pub fn run(seconds: u32, scale: u32, strict: bool) -> Result<ExitCode> {
+    cmd::require_root("cargo xtask bench")?;
+    setup::ensure()?;
+    cmd::run(cmd::cargo().args(["build", "--release", "-p", "cordon"]))?;
+    cmd::run(cmd::cargo().args(["build", "-p", "cordon-e2e", "--bins"]))?;
+    std::env::set_var("CORDON_BIN", cmd::workspace().join("target/release/cordon"));
+
+    println!("bench: starting PostgreSQL and loading pgbench data (scale {scale})");
+    let pg = TestPostgres::start();
+    let password = unique_name("bench-pw");
+    pg.create_role(ROLE, &password);
+    let mut init = std::process::Command::new(pg_bin("pgbench"));
+    clean_pg_env(&mut init);
+    init.arg("-i")
+        .args(["-s", &scale.to_string(), "-q"])
+        .arg("-h")
+        .arg(pg.socket_dir())
+        .args(["-p", &pg.port().to_string(), "-U", "postgres", "postgres"]);
+    run_child(&mut init, Duration::from_secs(600)).expect_success("pgbench -i");
+    pg.psql_admin(&format!("GRANT pg_read_all_data TO {ROLE}"));
+
+    let base = CgroupGuard::create(&format!("/{}", unique_name("cordon-bench")));
+    let agent = CgroupGuard::create(&format!("{}/agent", base.path()));
+    let direct = CgroupGuard::create(&format!("{}/direct", base.path()));
+    let gateway = GatewayBuilder::new()
+        .endpoint_for(&pg)
+        .credential(ROLE, &password)
+        .identity("bench", ROLE, &[])
+        .bind(agent.path(), "bench")
+        .exempt(direct.path(), "bench: direct baseline")
+        .start();
+    println!("bench: cordon (release) running; {seconds} s per run");
+
+    let mut rows = Vec::new();
+    for clients in CLIENTS {
+        let direct_tps = pgbench(&direct, &pg, clients, seconds, Some(&password))?;
+        let cordon_tps = pgbench(&agent, &pg, clients, seconds, None)?;
+        println!("bench: {clients} client(s): direct {direct_tps:.0} tps, through cordon {cordon_tps:.0} tps");
+        rows.push((clients, direct_tps, cordon_tps));
+    }
+    let sessions = gateway.log_lines("session opened").len();
+    drop(gateway);
+    drop((direct, agent, base));
+    drop(pg);
+
+    println!(
+        "\npgbench -S, {seconds} s per run, scale {scale}, same role and server for both paths"
+    );
+    println!(
+        "{:>8}  {:>12}  {:>12}  {:>14}",
+        "clients", "direct TPS", "cordon TPS", "cordon/direct"
+    );
+    let mut ratio_at_8 = None;
+    for (clients, direct_tps, cordon_tps) in rows {
+        let ratio = cordon_tps / direct_tps;
+        println!("{clients:>8}  {direct_tps:>12.1}  {cordon_tps:>12.1}  {ratio:>13.2}x");
+        if clients == 8 {
+            ratio_at_8 = Some(ratio);
+        }
+    }
+    println!("(sessions through cordon: {sessions})");
+    let ratio = ratio_at_8.context("no 8-client run")?;
+    if ratio >= TARGET_RATIO {
+        println!(
+            "cordon keeps {ratio:.2}x of direct TPS at 8 clients (target {TARGET_RATIO}x): ok"
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "cordon keeps {ratio:.2}x of direct TPS at 8 clients: BELOW the {TARGET_RATIO}x target"
+        );
+        Ok(if strict {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
+    }
+}
+
+/// One `pgbench -S` run from inside `cgroup` to 127.0.0.1; returns its TPS.
+fn pgbench(
+    cgroup: &CgroupGuard,
+    pg: &TestPostgres,
+    clients: u32,
+    seconds: u32,
+    password: Option<&str>,
+) -> Result<f64> {
+    let mut cmd = cgroup.command(pg_bin("pgbench"));
+    clean_pg_env(&mut cmd);
+    if let Some(password) = password {
+        cmd.env("PGPASSWORD", password);
+    }
+    cmd.args([
+        "-S",
+        "-n",
+        "-c",
+        &clients.to_string(),
+        "-j",
+        &clients.min(2).to_string(),
+    ])
+    .args([
+        "-T",
+        &seconds.to_string(),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &pg.port().to_string(),
+    ])
+    .args(["-U", ROLE, "postgres"]);
+    let out = run_child(&mut cmd, Duration::from_secs(u64::from(seconds) + 120));
+    if !out.success() {
+        bail!("pgbench failed: {out}");
+    }
+    out.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no `tps = ` in pgbench's output: {out}"))
+}
