@@ -173,9 +173,11 @@ async fn refuse(client: &mut MaybeTls, refusal: GatewayError) {
 }
 
 async fn forward_cancel(shared: &Shared, origin: Option<KernelOrigin>, process_id: i32, secret_key: &[u8]) {
-    if origin.is_none() {
-        warn!("cancel request that did not pass the interception hooks ignored");
-        return;
+    // A cancelling client usually closes its socket before we accept it, and
+    // the kernel drops the origin with the socket; the gateway-issued key is
+    // what authorizes a cancel (as in PostgreSQL itself).
+    if let Some(origin) = &origin {
+        info!(pid = origin.pid, comm = %origin.comm, "cancel request");
     }
     let Some(target) = shared.sessions.cancel_target(process_id, secret_key) else {
         warn!(process_id, "cancel request with an unknown key ignored");
