@@ -21,7 +21,10 @@ fn main() -> Result<()> {
     for dir in [&ebpf_dir.join("src"), &common_dir.join("src")] {
         println!("cargo:rerun-if-changed={}", dir.display());
     }
-    println!("cargo:rerun-if-changed={}", ebpf_dir.join("Cargo.toml").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        ebpf_dir.join("Cargo.toml").display()
+    );
     println!("cargo:rerun-if-env-changed=CORDON_NIGHTLY");
 
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
@@ -42,7 +45,10 @@ fn build_ebpf(ebpf_dir: &Path, out_dir: &Path) -> Result<PathBuf> {
         .arg(&target_dir)
         .current_dir(ebpf_dir)
         // BTF makes the object self-describing for the verifier's messages.
-        .env("CARGO_ENCODED_RUSTFLAGS", "-Cdebuginfo=2\x1f-Clink-arg=--btf");
+        .env(
+            "CARGO_ENCODED_RUSTFLAGS",
+            "-Cdebuginfo=2\x1f-Clink-arg=--btf",
+        );
     // The outer build's compiler settings must not leak into the BPF build.
     for key in [
         "RUSTC",
@@ -65,5 +71,8 @@ fn build_ebpf(ebpf_dir: &Path, out_dir: &Path) -> Result<PathBuf> {
              `cargo xtask setup` installs what the build needs"
         );
     }
-    Ok(target_dir.join(BPF_TARGET).join("release").join(EBPF_PACKAGE))
+    Ok(target_dir
+        .join(BPF_TARGET)
+        .join("release")
+        .join(EBPF_PACKAGE))
 }

@@ -9,7 +9,11 @@ use crate::config::Subject;
 pub const DEFAULT_CONFIG: &str = "/etc/cordon/cordon.toml";
 
 #[derive(Parser)]
-#[command(name = "cordon", version, about = "A transparent, identity-aware PostgreSQL gateway for AI agents and CI jobs")]
+#[command(
+    name = "cordon",
+    version,
+    about = "A transparent, identity-aware PostgreSQL gateway for AI agents and CI jobs"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -26,7 +26,8 @@ pub fn acceptor(cert_and_key: Option<(&Path, &Path)>) -> io::Result<TlsAcceptor>
 type CertAndKey = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
 fn load_pem(cert: &Path, key: &Path) -> io::Result<CertAndKey> {
-    let named = |path: &Path, e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    let named =
+        |path: &Path, e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     let chain = rustls_pemfile::certs(&mut io::BufReader::new(
         std::fs::File::open(cert).map_err(|e| named(cert, e))?,
     ))

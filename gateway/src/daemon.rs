@@ -24,12 +24,22 @@ const DRAIN: Duration = Duration::from_secs(10);
 pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
     let cgroup2 = Cgroup2::discover().context("finding the cgroup2 mount")?;
-    let runtime_bindings = RuntimeBindings::load(&config.gateway.state_dir)
-        .with_context(|| format!("loading runtime bindings from {}", config.gateway.state_dir.display()))?;
+    let runtime_bindings = RuntimeBindings::load(&config.gateway.state_dir).with_context(|| {
+        format!(
+            "loading runtime bindings from {}",
+            config.gateway.state_dir.display()
+        )
+    })?;
     let runtime = Runtime::build(config, &runtime_bindings)?;
     let config = &runtime.config;
-    let tls = client_tls::acceptor(config.gateway.tls_cert.as_deref().zip(config.gateway.tls_key.as_deref()))
-        .context("setting up client TLS")?;
+    let tls = client_tls::acceptor(
+        config
+            .gateway
+            .tls_cert
+            .as_deref()
+            .zip(config.gateway.tls_key.as_deref()),
+    )
+    .context("setting up client TLS")?;
     // Listen before attaching: a redirected connect must find the gateway home.
     let listeners = server::bind(config.gateway.listen_port)?;
 
@@ -103,7 +113,10 @@ async fn wait_for_signals(shared: &Shared) -> anyhow::Result<()> {
 /// Waits for live sessions to end, up to DRAIN. The programs stay attached:
 /// while the daemon is down, agents are refused, never connected directly.
 async fn drain(shared: &Shared) {
-    info!(sessions = shared.sessions.snapshot().len(), "stopping; waiting for live sessions");
+    info!(
+        sessions = shared.sessions.snapshot().len(),
+        "stopping; waiting for live sessions"
+    );
     let deadline = tokio::time::Instant::now() + DRAIN;
     while !shared.sessions.snapshot().is_empty() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -136,17 +149,35 @@ pub fn reload(shared: &Shared) -> anyhow::Result<String> {
     let config = Config::load(&shared.config_path)?;
     let old = shared.runtime();
     for (what, changed) in [
-        ("gateway.listen_port", config.gateway.listen_port != old.config.gateway.listen_port),
-        ("intercept.pin_dir", config.intercept.pin_dir != old.config.intercept.pin_dir),
-        ("intercept.attach_cgroup", config.intercept.attach_cgroup != old.config.intercept.attach_cgroup),
-        ("intercept.socket_mark", config.intercept.socket_mark != old.config.intercept.socket_mark),
+        (
+            "gateway.listen_port",
+            config.gateway.listen_port != old.config.gateway.listen_port,
+        ),
+        (
+            "intercept.pin_dir",
+            config.intercept.pin_dir != old.config.intercept.pin_dir,
+        ),
+        (
+            "intercept.attach_cgroup",
+            config.intercept.attach_cgroup != old.config.intercept.attach_cgroup,
+        ),
+        (
+            "intercept.socket_mark",
+            config.intercept.socket_mark != old.config.intercept.socket_mark,
+        ),
     ] {
         if changed {
-            warn!(field = what, "changed in the file but only takes effect after a restart");
+            warn!(
+                field = what,
+                "changed in the file but only takes effect after a restart"
+            );
         }
     }
     let runtime = {
-        let bindings = shared.runtime_bindings.lock().unwrap_or_else(|p| p.into_inner());
+        let bindings = shared
+            .runtime_bindings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         Runtime::build(config, &bindings)?
     };
     shared.install(runtime)?;
@@ -158,10 +189,16 @@ pub fn bind(shared: &Shared, subject: Subject, identity: String) -> anyhow::Resu
     let current = shared.runtime();
     subject.validate().map_err(anyhow::Error::msg)?;
     if current.config.identity(&identity).is_none() {
-        bail!("identity \"{identity}\" is not defined in {}", shared.config_path.display());
+        bail!(
+            "identity \"{identity}\" is not defined in {}",
+            shared.config_path.display()
+        );
     }
     if current.config.exempt.iter().any(|e| e.subject == subject) {
-        bail!("{subject} is exempt in {}; remove the exemption first", shared.config_path.display());
+        bail!(
+            "{subject} is exempt in {}; remove the exemption first",
+            shared.config_path.display()
+        );
     }
     let message = format!("bound {subject} to identity \"{identity}\"");
     rebuild_with(shared, |bindings| bindings.add(subject, identity))?;
@@ -178,7 +215,13 @@ pub fn unbind(shared: &Shared, subject: &Subject) -> anyhow::Result<String> {
     if removed {
         return Ok(format!("unbound {subject}"));
     }
-    if shared.runtime().config.bindings.iter().any(|b| &b.subject == subject) {
+    if shared
+        .runtime()
+        .config
+        .bindings
+        .iter()
+        .any(|b| &b.subject == subject)
+    {
         bail!(
             "{subject} is bound in {}; edit the file and reload to remove it",
             shared.config_path.display()
@@ -191,7 +234,10 @@ fn rebuild_with(
     shared: &Shared,
     change: impl FnOnce(&mut RuntimeBindings) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut bindings = shared.runtime_bindings.lock().unwrap_or_else(|p| p.into_inner());
+    let mut bindings = shared
+        .runtime_bindings
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     change(&mut bindings).context("saving runtime bindings")?;
     let config = shared.runtime().config.clone();
     let runtime = Runtime::build(config, &bindings)?;

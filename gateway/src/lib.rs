@@ -7,7 +7,6 @@
 
 pub mod admin;
 pub mod cli;
-pub mod stream;
 pub mod client_tls;
 pub mod config;
 pub mod daemon;
@@ -18,4 +17,5 @@ pub mod server;
 pub mod session;
 pub mod sessions;
 pub mod state;
+pub mod stream;
 pub mod upstream;

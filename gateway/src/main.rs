@@ -17,14 +17,23 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { config, log_format } => run(config, log_format),
         Command::CheckConfig { file } => check_config(&file),
-        Command::Bind { subject, identity, daemon } => admin_call(
+        Command::Bind {
+            subject,
+            identity,
+            daemon,
+        } => admin_call(
             &daemon,
             Request::Bind {
                 subject: subject.subject(),
                 identity,
             },
         ),
-        Command::Unbind { subject, daemon } => admin_call(&daemon, Request::Unbind { subject: subject.subject() }),
+        Command::Unbind { subject, daemon } => admin_call(
+            &daemon,
+            Request::Unbind {
+                subject: subject.subject(),
+            },
+        ),
         Command::Reload { daemon } => admin_call(&daemon, Request::Reload),
         Command::Status { json, daemon } => status(&daemon, json),
         Command::Detach { config, pin_dir } => detach(&config, pin_dir),
@@ -44,7 +53,9 @@ fn main() -> ExitCode {
 
 fn run(config: PathBuf, format: LogFormat) -> anyhow::Result<()> {
     init_tracing(format);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(daemon::run(&config)).inspect_err(|e| {
         tracing::error!(reason = %format!("{e:#}"), "cordon stopped");
     })

@@ -20,7 +20,9 @@ pub fn bind(port: u16) -> io::Result<Vec<TcpListener>> {
     let mut listeners = vec![v4];
     match listen(SocketAddr::from((Ipv6Addr::LOCALHOST, port))) {
         Ok(v6) => listeners.push(v6),
-        Err(e) => warn!(port, reason = %e, "no IPv6 loopback listener; redirected IPv6 connects will be refused"),
+        Err(e) => {
+            warn!(port, reason = %e, "no IPv6 loopback listener; redirected IPv6 connects will be refused")
+        }
     }
     Ok(listeners)
 }

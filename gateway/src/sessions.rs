@@ -74,10 +74,16 @@ impl SessionRegistry {
     }
 
     pub fn next_id(&self) -> u64 {
-        self.next_id.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+        self.next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1
     }
 
-    pub fn register(self: &Arc<Self>, mut info: SessionInfo, upstream: CancelTarget) -> Registration {
+    pub fn register(
+        self: &Arc<Self>,
+        mut info: SessionInfo,
+        upstream: CancelTarget,
+    ) -> Registration {
         info.started_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())

@@ -113,6 +113,9 @@ fn pgbench(
     if let Some(password) = password {
         cmd.env("PGPASSWORD", password);
     }
+    // The throwaway server has no TLS while the gateway offers it: without this
+    // the Cordon path would pay for encryption the direct path skips.
+    cmd.env("PGSSLMODE", "disable");
     cmd.args([
         "-S",
         "-n",

@@ -11,8 +11,12 @@ use super::{Request, Response};
 
 /// Sends one request to a running daemon and returns its answer.
 pub fn request(socket: &Path, request: &Request) -> anyhow::Result<Response> {
-    let mut stream = UnixStream::connect(socket)
-        .with_context(|| format!("connecting to the daemon's admin socket {} (is `cordon run` up?)", socket.display()))?;
+    let mut stream = UnixStream::connect(socket).with_context(|| {
+        format!(
+            "connecting to the daemon's admin socket {} (is `cordon run` up?)",
+            socket.display()
+        )
+    })?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut line = serde_json::to_vec(request)?;
     line.push(b'\n');

@@ -59,7 +59,9 @@ fn execute(request: Request, shared: &Shared) -> Response {
             status: Some(Status::collect(shared)),
             ..Response::default()
         },
-        Request::Bind { subject, identity } => result(crate::daemon::bind(shared, subject, identity)),
+        Request::Bind { subject, identity } => {
+            result(crate::daemon::bind(shared, subject, identity))
+        }
         Request::Unbind { subject } => result(crate::daemon::unbind(shared, &subject)),
         Request::Reload => result(crate::daemon::reload(shared)),
     }

@@ -37,7 +37,10 @@ impl Status {
         let (mut endpoints, exempt_cgroup_ids) = {
             let maps = shared.maps();
             (
-                maps.targets().iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                maps.targets()
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>(),
                 maps.exempt_ids(),
             )
         };
@@ -51,12 +54,19 @@ impl Status {
                 source: "config".into(),
             })
             .collect();
-        let runtime_bindings = shared.runtime_bindings.lock().unwrap_or_else(|p| p.into_inner());
-        bindings.extend(runtime_bindings.entries().map(|(subject, identity)| BindingView {
-            subject: subject.to_string(),
-            identity: identity.to_string(),
-            source: "runtime".into(),
-        }));
+        let runtime_bindings = shared
+            .runtime_bindings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        bindings.extend(
+            runtime_bindings
+                .entries()
+                .map(|(subject, identity)| BindingView {
+                    subject: subject.to_string(),
+                    identity: identity.to_string(),
+                    source: "runtime".into(),
+                }),
+        );
         let layout = &shared.interception.layout_dir;
         Self {
             config_path: shared.config_path.display().to_string(),
@@ -85,14 +95,22 @@ impl Status {
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "config:        {}", self.config_path)?;
-        writeln!(f, "listener:      127.0.0.1:{0} [::1]:{0}", self.listen_port)?;
+        writeln!(
+            f,
+            "listener:      127.0.0.1:{0} [::1]:{0}",
+            self.listen_port
+        )?;
         writeln!(
             f,
             "interception:  {} programs pinned in {} (attached at cgroup {}{})",
             self.programs.len(),
             self.layout_dir,
             self.attach_cgroup,
-            if self.adopted { ", adopted from an earlier run" } else { "" }
+            if self.adopted {
+                ", adopted from an earlier run"
+            } else {
+                ""
+            }
         )?;
         for p in &self.programs {
             writeln!(f, "  program      {p}")?;

@@ -72,7 +72,10 @@ fn key_on_line(text: &str, offset: usize) -> Option<String> {
     let line = text[start..end].trim_start();
     let (key, _) = line.split_once('=')?;
     let key = key.trim().trim_matches('"');
-    let bare = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
     bare.then(|| key.to_owned())
 }
 
@@ -97,9 +100,18 @@ mod tests {
     #[test]
     fn locations_are_one_based() {
         let text = "a = 1\nbb = 2\n";
-        assert_eq!(Location::of_offset(text, 0), Location { line: 1, column: 1 });
-        assert_eq!(Location::of_offset(text, 6), Location { line: 2, column: 1 });
-        assert_eq!(Location::of_offset(text, 11), Location { line: 2, column: 6 });
+        assert_eq!(
+            Location::of_offset(text, 0),
+            Location { line: 1, column: 1 }
+        );
+        assert_eq!(
+            Location::of_offset(text, 6),
+            Location { line: 2, column: 1 }
+        );
+        assert_eq!(
+            Location::of_offset(text, 11),
+            Location { line: 2, column: 6 }
+        );
     }
 
     #[test]
@@ -111,7 +123,9 @@ mod tests {
 
     #[test]
     fn display_names_file_line_and_field() {
-        let e = ConfigError::new("/etc/c.toml", "bad").at("x\ny = 1", 2..3).field("y");
+        let e = ConfigError::new("/etc/c.toml", "bad")
+            .at("x\ny = 1", 2..3)
+            .field("y");
         assert_eq!(e.to_string(), "/etc/c.toml:2:1: field `y`: bad");
     }
 }

@@ -104,7 +104,8 @@ impl Config {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let raw: file::File = toml::from_str(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
+        let raw: file::File =
+            toml::from_str(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
         Validator { path, text }.build(raw)
     }
 
@@ -130,7 +131,8 @@ impl Credential {
             field: Some("password_file".into()),
             message,
         };
-        let meta = std::fs::metadata(file).map_err(|e| error(format!("cannot read {}: {e}", file.display())))?;
+        let meta = std::fs::metadata(file)
+            .map_err(|e| error(format!("cannot read {}: {e}", file.display())))?;
         if meta.permissions().mode() & 0o077 != 0 {
             return Err(error(format!(
                 "{} is readable by group or others (mode {:o}); chmod 600 it",
@@ -138,7 +140,8 @@ impl Credential {
                 meta.permissions().mode() & 0o777
             )));
         }
-        let secret = std::fs::read_to_string(file).map_err(|e| error(format!("cannot read {}: {e}", file.display())))?;
+        let secret = std::fs::read_to_string(file)
+            .map_err(|e| error(format!("cannot read {}: {e}", file.display())))?;
         Ok(Some(secret.trim_end_matches(['\r', '\n']).to_owned()))
     }
 }
@@ -150,8 +153,15 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn error<T>(&self, spanned: &Spanned<T>, field: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError::new(self.path, message).at(self.text, spanned.span()).field(field)
+    fn error<T>(
+        &self,
+        spanned: &Spanned<T>,
+        field: &str,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        ConfigError::new(self.path, message)
+            .at(self.text, spanned.span())
+            .field(field)
     }
 
     fn build(&self, raw: file::File) -> Result<Config, ConfigError> {
@@ -185,13 +195,21 @@ impl Validator<'_> {
         let Some(raw) = raw else { return Ok(gateway) };
         if let Some(port) = raw.listen_port {
             if *port.get_ref() == 0 {
-                return Err(self.error(&port, "listen_port", "must be a port number from 1 to 65535"));
+                return Err(self.error(
+                    &port,
+                    "listen_port",
+                    "must be a port number from 1 to 65535",
+                ));
             }
             gateway.listen_port = port.into_inner();
         }
         if let Some(timeout) = raw.startup_timeout_secs {
             if !(1..=600).contains(timeout.get_ref()) {
-                return Err(self.error(&timeout, "startup_timeout_secs", "must be from 1 to 600 seconds"));
+                return Err(self.error(
+                    &timeout,
+                    "startup_timeout_secs",
+                    "must be from 1 to 600 seconds",
+                ));
             }
             gateway.startup_timeout_secs = timeout.into_inner();
         }
@@ -202,7 +220,9 @@ impl Validator<'_> {
                 gateway.tls_cert = Some(cert.into_inner());
                 gateway.tls_key = Some(key.into_inner());
             }
-            (Some(cert), None) => return Err(self.error(&cert, "tls_cert", "needs tls_key as well")),
+            (Some(cert), None) => {
+                return Err(self.error(&cert, "tls_cert", "needs tls_key as well"))
+            }
             (None, Some(key)) => return Err(self.error(&key, "tls_key", "needs tls_cert as well")),
             (None, None) => {}
         }
@@ -222,36 +242,61 @@ impl Validator<'_> {
             subject
                 .validate()
                 .map_err(|m| self.error(&cgroup, "attach_cgroup", m))?;
-            let Subject::Cgroup(path) = subject.normalized() else { unreachable!() };
+            let Subject::Cgroup(path) = subject.normalized() else {
+                unreachable!()
+            };
             intercept.attach_cgroup = path;
         }
         if let Some(mark) = raw.socket_mark {
             if *mark.get_ref() == 0 {
-                return Err(self.error(&mark, "socket_mark", "must not be 0 (unmarked sockets carry 0)"));
+                return Err(self.error(
+                    &mark,
+                    "socket_mark",
+                    "must not be 0 (unmarked sockets carry 0)",
+                ));
             }
             intercept.socket_mark = mark.into_inner();
         }
         Ok(intercept)
     }
 
-    fn endpoints(&self, raw: Vec<file::EndpointTable>, listen_port: u16) -> Result<Vec<Endpoint>, ConfigError> {
+    fn endpoints(
+        &self,
+        raw: Vec<file::EndpointTable>,
+        listen_port: u16,
+    ) -> Result<Vec<Endpoint>, ConfigError> {
         if raw.is_empty() {
-            return Err(ConfigError::new(self.path, "no [[endpoint]]: name at least one database to protect")
-                .field("endpoint"));
+            return Err(ConfigError::new(
+                self.path,
+                "no [[endpoint]]: name at least one database to protect",
+            )
+            .field("endpoint"));
         }
         let mut names = HashSet::new();
         let mut seen = HashSet::new();
         let mut endpoints = Vec::new();
         for table in raw {
             if !names.insert(table.name.get_ref().clone()) {
-                return Err(self.error(&table.name, "name", format!("endpoint \"{}\" is defined twice", table.name.get_ref())));
+                return Err(self.error(
+                    &table.name,
+                    "name",
+                    format!("endpoint \"{}\" is defined twice", table.name.get_ref()),
+                ));
             }
             if table.addresses.get_ref().is_empty() {
-                return Err(self.error(&table.addresses, "addresses", "needs at least one IP:port"));
+                return Err(self.error(
+                    &table.addresses,
+                    "addresses",
+                    "needs at least one IP:port",
+                ));
             }
             for address in table.addresses.get_ref() {
                 if address.port() == 0 {
-                    return Err(self.error(&table.addresses, "addresses", format!("{address}: port 0")));
+                    return Err(self.error(
+                        &table.addresses,
+                        "addresses",
+                        format!("{address}: port 0"),
+                    ));
                 }
                 if address.ip().is_unspecified() {
                     return Err(self.error(
@@ -268,7 +313,11 @@ impl Validator<'_> {
                     ));
                 }
                 if !seen.insert(*address) {
-                    return Err(self.error(&table.addresses, "addresses", format!("{address} is listed twice")));
+                    return Err(self.error(
+                        &table.addresses,
+                        "addresses",
+                        format!("{address} is listed twice"),
+                    ));
                 }
             }
             endpoints.push(Endpoint {
@@ -285,10 +334,18 @@ impl Validator<'_> {
         let mut credentials = Vec::new();
         for table in raw {
             if !roles.insert(table.role.get_ref().clone()) {
-                return Err(self.error(&table.role, "role", format!("role \"{}\" has two credentials", table.role.get_ref())));
+                return Err(self.error(
+                    &table.role,
+                    "role",
+                    format!("role \"{}\" has two credentials", table.role.get_ref()),
+                ));
             }
             if let (Some(_), Some(file)) = (&table.password, &table.password_file) {
-                return Err(self.error(file, "password_file", "give password or password_file, not both"));
+                return Err(self.error(
+                    file,
+                    "password_file",
+                    "give password or password_file, not both",
+                ));
             }
             let location = table
                 .password_file
@@ -304,18 +361,29 @@ impl Validator<'_> {
         Ok(credentials)
     }
 
-    fn identities(&self, raw: Vec<file::IdentityTable>, credentials: &[Credential]) -> Result<Vec<Identity>, ConfigError> {
+    fn identities(
+        &self,
+        raw: Vec<file::IdentityTable>,
+        credentials: &[Credential],
+    ) -> Result<Vec<Identity>, ConfigError> {
         let mut names = HashSet::new();
         let mut identities = Vec::new();
         for table in raw {
             if !names.insert(table.name.get_ref().clone()) {
-                return Err(self.error(&table.name, "name", format!("identity \"{}\" is defined twice", table.name.get_ref())));
+                return Err(self.error(
+                    &table.name,
+                    "name",
+                    format!("identity \"{}\" is defined twice", table.name.get_ref()),
+                ));
             }
             if !credentials.iter().any(|c| &c.role == table.role.get_ref()) {
                 return Err(self.error(
                     &table.role,
                     "role",
-                    format!("role \"{}\" has no [[credential]], so the gateway cannot log in as it", table.role.get_ref()),
+                    format!(
+                        "role \"{}\" has no [[credential]], so the gateway cannot log in as it",
+                        table.role.get_ref()
+                    ),
                 ));
             }
             identities.push(Identity {
@@ -332,16 +400,32 @@ impl Validator<'_> {
         let (subject, spanned) = match (&table.cgroup, &table.unit) {
             (Some(c), None) => (Subject::Cgroup(c.get_ref().clone()), c),
             (None, Some(u)) => (Subject::Unit(u.get_ref().clone()), u),
-            (Some(_), Some(u)) => return Err(self.error(u, "unit", format!("a [[{kind}]] has cgroup or unit, not both"))),
+            (Some(_), Some(u)) => {
+                return Err(self.error(
+                    u,
+                    "unit",
+                    format!("a [[{kind}]] has cgroup or unit, not both"),
+                ))
+            }
             (None, None) => {
-                return Err(ConfigError::new(self.path, format!("a [[{kind}]] needs cgroup or unit")).field(kind))
+                return Err(ConfigError::new(
+                    self.path,
+                    format!("a [[{kind}]] needs cgroup or unit"),
+                )
+                .field(kind))
             }
         };
-        subject.validate().map_err(|m| self.error(spanned, subject.key(), m))?;
+        subject
+            .validate()
+            .map_err(|m| self.error(spanned, subject.key(), m))?;
         Ok(subject.normalized())
     }
 
-    fn bindings(&self, raw: Vec<file::SubjectTable>, identities: &[Identity]) -> Result<Vec<Binding>, ConfigError> {
+    fn bindings(
+        &self,
+        raw: Vec<file::SubjectTable>,
+        identities: &[Identity],
+    ) -> Result<Vec<Binding>, ConfigError> {
         let mut bindings: Vec<Binding> = Vec::new();
         for table in raw {
             let subject = self.subject(&table, "bind")?;
@@ -349,10 +433,18 @@ impl Validator<'_> {
                 return Err(self.error(reason, "reason", "belongs to [[exempt]], not [[bind]]"));
             }
             let Some(identity) = table.identity else {
-                return Err(ConfigError::new(self.path, format!("[[bind]] for {subject} needs identity")).field("identity"));
+                return Err(ConfigError::new(
+                    self.path,
+                    format!("[[bind]] for {subject} needs identity"),
+                )
+                .field("identity"));
             };
             if !identities.iter().any(|i| &i.name == identity.get_ref()) {
-                return Err(self.error(&identity, "identity", format!("identity \"{}\" is not defined", identity.get_ref())));
+                return Err(self.error(
+                    &identity,
+                    "identity",
+                    format!("identity \"{}\" is not defined", identity.get_ref()),
+                ));
             }
             if bindings.iter().any(|b| b.subject == subject) {
                 return Err(self.error(&identity, "identity", format!("{subject} is bound twice")));
@@ -365,16 +457,32 @@ impl Validator<'_> {
         Ok(bindings)
     }
 
-    fn exemptions(&self, raw: Vec<file::SubjectTable>, bindings: &[Binding]) -> Result<Vec<Exemption>, ConfigError> {
+    fn exemptions(
+        &self,
+        raw: Vec<file::SubjectTable>,
+        bindings: &[Binding],
+    ) -> Result<Vec<Exemption>, ConfigError> {
         let mut exempt: Vec<Exemption> = Vec::new();
         for table in raw {
             let subject = self.subject(&table, "exempt")?;
             if let Some(identity) = &table.identity {
-                return Err(self.error(identity, "identity", "an exempt subject has no identity; use [[bind]]"));
+                return Err(self.error(
+                    identity,
+                    "identity",
+                    "an exempt subject has no identity; use [[bind]]",
+                ));
             }
             if bindings.iter().any(|b| b.subject == subject) {
-                let spanned = table.cgroup.as_ref().or(table.unit.as_ref()).expect("checked by subject()");
-                return Err(self.error(spanned, subject.key(), format!("{subject} is both bound and exempt")));
+                let spanned = table
+                    .cgroup
+                    .as_ref()
+                    .or(table.unit.as_ref())
+                    .expect("checked by subject()");
+                return Err(self.error(
+                    spanned,
+                    subject.key(),
+                    format!("{subject} is both bound and exempt"),
+                ));
             }
             exempt.push(Exemption {
                 subject,

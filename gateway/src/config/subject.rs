@@ -33,12 +33,18 @@ impl Subject {
                     ));
                 }
                 if path.split('/').any(|c| c == "." || c == "..") {
-                    return Err(format!("cgroup \"{path}\" must not contain \".\" or \"..\""));
+                    return Err(format!(
+                        "cgroup \"{path}\" must not contain \".\" or \"..\""
+                    ));
                 }
                 Ok(())
             }
             Subject::Unit(unit) => {
-                if unit.contains('/') || !UNIT_SUFFIXES.iter().any(|s| unit.len() > s.len() && unit.ends_with(s)) {
+                if unit.contains('/')
+                    || !UNIT_SUFFIXES
+                        .iter()
+                        .any(|s| unit.len() > s.len() && unit.ends_with(s))
+                {
                     return Err(format!(
                         "unit \"{unit}\" must be a systemd unit name ending in .service, .scope or .slice"
                     ));
@@ -78,7 +84,9 @@ mod tests {
         assert!(Subject::Cgroup("/ci.slice/job-1".into()).validate().is_ok());
         assert!(Subject::Cgroup("ci.slice".into()).validate().is_err());
         assert!(Subject::Cgroup("/a/../b".into()).validate().is_err());
-        assert!(Subject::Unit("gitlab-runner.service".into()).validate().is_ok());
+        assert!(Subject::Unit("gitlab-runner.service".into())
+            .validate()
+            .is_ok());
         assert!(Subject::Unit("gitlab-runner".into()).validate().is_err());
         assert!(Subject::Unit(".service".into()).validate().is_err());
     }
@@ -89,7 +97,10 @@ mod tests {
             Subject::Cgroup("//a//b/".into()).normalized(),
             Subject::Cgroup("/a/b".into())
         );
-        assert_eq!(Subject::Cgroup("/".into()).normalized(), Subject::Cgroup("/".into()));
+        assert_eq!(
+            Subject::Cgroup("/".into()).normalized(),
+            Subject::Cgroup("/".into())
+        );
     }
 
     #[test]

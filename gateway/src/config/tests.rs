@@ -35,9 +35,23 @@ fn defaults_fill_absent_tables() {
     assert_eq!(config.intercept.socket_mark, DEFAULT_SOCKET_MARK);
     assert_eq!(config.intercept.attach_cgroup, "/");
     assert_eq!(config.endpoints[0].tls, UpstreamTls::Prefer);
-    assert_eq!(config.bindings[0].subject, Subject::Cgroup("/ci.slice/job-1".into()));
-    assert_eq!(config.exempt[0].reason.as_deref(), Some("the database itself"));
-    assert_eq!(config.credential("cordon_ci").unwrap().resolve_password().unwrap().as_deref(), Some("pw"));
+    assert_eq!(
+        config.bindings[0].subject,
+        Subject::Cgroup("/ci.slice/job-1".into())
+    );
+    assert_eq!(
+        config.exempt[0].reason.as_deref(),
+        Some("the database itself")
+    );
+    assert_eq!(
+        config
+            .credential("cordon_ci")
+            .unwrap()
+            .resolve_password()
+            .unwrap()
+            .as_deref(),
+        Some("pw")
+    );
 }
 
 fn error_of(text: &str) -> String {
@@ -48,13 +62,19 @@ fn error_of(text: &str) -> String {
 fn unknown_identity_is_located() {
     let text = MINIMAL.replace("identity = \"ci\"", "identity = \"nobody\"");
     let e = error_of(&text);
-    assert!(e.starts_with("/etc/cordon/cordon.toml:16:12: field `identity`:"), "{e}");
+    assert!(
+        e.starts_with("/etc/cordon/cordon.toml:16:12: field `identity`:"),
+        "{e}"
+    );
     assert!(e.contains("\"nobody\" is not defined"), "{e}");
 }
 
 #[test]
 fn role_without_credential_is_refused() {
-    let text = MINIMAL.replace("role = \"cordon_ci\"\n\n[[bind]]", "role = \"other\"\n\n[[bind]]");
+    let text = MINIMAL.replace(
+        "role = \"cordon_ci\"\n\n[[bind]]",
+        "role = \"other\"\n\n[[bind]]",
+    );
     assert!(error_of(&text).contains("field `role`: role \"other\" has no [[credential]]"));
 }
 
@@ -64,7 +84,10 @@ fn bad_subjects_are_refused() {
     assert!(error_of(&text).contains("field `cgroup`"));
     let text = MINIMAL.replace("unit = \"postgresql.service\"", "unit = \"postgresql\"");
     assert!(error_of(&text).contains("field `unit`"));
-    let text = MINIMAL.replace("unit = \"postgresql.service\"", "cgroup = \"/ci.slice/job-1\"");
+    let text = MINIMAL.replace(
+        "unit = \"postgresql.service\"",
+        "cgroup = \"/ci.slice/job-1\"",
+    );
     assert!(error_of(&text).contains("both bound and exempt"));
 }
 
@@ -72,7 +95,10 @@ fn bad_subjects_are_refused() {
 fn type_errors_name_the_key() {
     let text = format!("[gateway]\nlisten_port = \"fast\"\n{MINIMAL}");
     let e = error_of(&text);
-    assert!(e.contains(":2:") && e.contains("field `listen_port`"), "{e}");
+    assert!(
+        e.contains(":2:") && e.contains("field `listen_port`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -90,13 +116,22 @@ fn password_files_must_be_private() {
     std::fs::create_dir_all(&dir).unwrap();
     let secret = dir.join("secret");
     std::fs::write(&secret, "s3cret\n").unwrap();
-    let text = MINIMAL.replace("password = \"pw\"", &format!("password_file = {:?}", secret.display().to_string()));
+    let text = MINIMAL.replace(
+        "password = \"pw\"",
+        &format!("password_file = {:?}", secret.display().to_string()),
+    );
     let config = parse(&text).unwrap();
     let credential = config.credential("cordon_ci").unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
     let e = credential.resolve_password().unwrap_err().to_string();
-    assert!(e.contains("field `password_file`") && e.contains("chmod 600"), "{e}");
+    assert!(
+        e.contains("field `password_file`") && e.contains("chmod 600"),
+        "{e}"
+    );
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-    assert_eq!(credential.resolve_password().unwrap().as_deref(), Some("s3cret"));
+    assert_eq!(
+        credential.resolve_password().unwrap().as_deref(),
+        Some("s3cret")
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

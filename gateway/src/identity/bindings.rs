@@ -25,8 +25,14 @@ pub struct Bindings {
 impl Bindings {
     pub fn new(config: &[Binding], runtime: &RuntimeBindings, exempt: &[Exemption]) -> Self {
         Self {
-            runtime: runtime.entries().map(|(s, i)| (s.clone(), i.to_owned())).collect(),
-            config: config.iter().map(|b| (b.subject.clone(), b.identity.clone())).collect(),
+            runtime: runtime
+                .entries()
+                .map(|(s, i)| (s.clone(), i.to_owned()))
+                .collect(),
+            config: config
+                .iter()
+                .map(|b| (b.subject.clone(), b.identity.clone()))
+                .collect(),
             exempt: exempt.iter().map(|e| e.subject.clone()).collect(),
         }
     }
@@ -36,7 +42,11 @@ impl Bindings {
     pub fn resolve(&self, cgroup: &str) -> Resolution {
         for level in ancestry(cgroup) {
             for subject in level.subjects() {
-                if let Some(identity) = self.runtime.get(&subject).or_else(|| self.config.get(&subject)) {
+                if let Some(identity) = self
+                    .runtime
+                    .get(&subject)
+                    .or_else(|| self.config.get(&subject))
+                {
                     return Resolution::Bound {
                         identity: identity.clone(),
                         matched: subject,
@@ -60,7 +70,8 @@ struct Level {
 
 impl Level {
     fn subjects(&self) -> impl Iterator<Item = Subject> + '_ {
-        std::iter::once(Subject::Cgroup(self.path.clone())).chain(self.unit.clone().map(Subject::Unit))
+        std::iter::once(Subject::Cgroup(self.path.clone()))
+            .chain(self.unit.clone().map(Subject::Unit))
     }
 }
 
@@ -75,7 +86,9 @@ fn ancestry(cgroup: &str) -> Vec<Level> {
         })
         .collect();
     for depth in 1..=parts.len() {
-        if parts[..depth - 1].iter().all(|p| p.ends_with(".slice")) && is_unit_name(parts[depth - 1]) {
+        if parts[..depth - 1].iter().all(|p| p.ends_with(".slice"))
+            && is_unit_name(parts[depth - 1])
+        {
             levels[parts.len() - depth].unit = Some(parts[depth - 1].to_owned());
         }
     }
@@ -83,7 +96,9 @@ fn ancestry(cgroup: &str) -> Vec<Level> {
 }
 
 fn is_unit_name(name: &str) -> bool {
-    [".service", ".scope", ".slice"].iter().any(|s| name.ends_with(s))
+    [".service", ".scope", ".slice"]
+        .iter()
+        .any(|s| name.ends_with(s))
 }
 
 /// The cgroup ids the kernel lets connect directly. Units are found by
@@ -110,7 +125,9 @@ fn unit_cgroups(cgroup2: &Cgroup2, unit: &str) -> Vec<String> {
     let mut found = Vec::new();
     let mut slices = vec![String::new()];
     while let Some(slice) = slices.pop() {
-        let Ok(entries) = std::fs::read_dir(cgroup2.absolute(&slice)) else { continue };
+        let Ok(entries) = std::fs::read_dir(cgroup2.absolute(&slice)) else {
+            continue;
+        };
         for entry in entries.flatten() {
             if !entry.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
@@ -156,7 +173,13 @@ mod tests {
 
     #[test]
     fn nearest_ancestor_wins() {
-        let b = bindings(&[(cg("/agents.slice"), "agent"), (cg("/agents.slice/special"), "special")], &[]);
+        let b = bindings(
+            &[
+                (cg("/agents.slice"), "agent"),
+                (cg("/agents.slice/special"), "special"),
+            ],
+            &[],
+        );
         assert_eq!(
             b.resolve("/agents.slice/job-7/worker"),
             Resolution::Bound {
@@ -164,7 +187,9 @@ mod tests {
                 matched: cg("/agents.slice")
             }
         );
-        assert!(matches!(b.resolve("/agents.slice/special/x"), Resolution::Bound { identity, .. } if identity == "special"));
+        assert!(
+            matches!(b.resolve("/agents.slice/special/x"), Resolution::Bound { identity, .. } if identity == "special")
+        );
         assert_eq!(b.resolve("/other.slice/x"), Resolution::Unbound);
         assert_eq!(b.resolve("/agents"), Resolution::Unbound);
     }
@@ -172,20 +197,34 @@ mod tests {
     #[test]
     fn units_match_only_below_slices() {
         let b = bindings(&[(Subject::Unit("runner.service".into()), "ci")], &[]);
-        assert!(matches!(b.resolve("/system.slice/runner.service"), Resolution::Bound { .. }));
-        assert!(matches!(b.resolve("/runner.service/child"), Resolution::Bound { .. }));
-        assert_eq!(b.resolve("/user.slice/user@0.service/app.slice/x/runner.service"), Resolution::Unbound);
+        assert!(matches!(
+            b.resolve("/system.slice/runner.service"),
+            Resolution::Bound { .. }
+        ));
+        assert!(matches!(
+            b.resolve("/runner.service/child"),
+            Resolution::Bound { .. }
+        ));
+        assert_eq!(
+            b.resolve("/user.slice/user@0.service/app.slice/x/runner.service"),
+            Resolution::Unbound
+        );
     }
 
     #[test]
     fn exemptions_and_root_binding() {
-        let b = bindings(&[(cg("/"), "default")], &[Subject::Unit("postgresql.service".into())]);
+        let b = bindings(
+            &[(cg("/"), "default")],
+            &[Subject::Unit("postgresql.service".into())],
+        );
         assert_eq!(
             b.resolve("/system.slice/postgresql.service"),
             Resolution::Exempt {
                 matched: Subject::Unit("postgresql.service".into())
             }
         );
-        assert!(matches!(b.resolve("/anything"), Resolution::Bound { identity, .. } if identity == "default"));
+        assert!(
+            matches!(b.resolve("/anything"), Resolution::Bound { identity, .. } if identity == "default")
+        );
     }
 }

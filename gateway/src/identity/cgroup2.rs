@@ -17,7 +17,10 @@ impl Cgroup2 {
     pub fn discover() -> io::Result<Self> {
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")?;
         let mount = cgroup2_mount_point(&mountinfo).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, "no cgroup2 filesystem in /proc/self/mountinfo")
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "no cgroup2 filesystem in /proc/self/mountinfo",
+            )
         })?;
         Ok(Self { mount })
     }
@@ -47,7 +50,10 @@ impl Cgroup2 {
         let fd = open_by_cgroup_id(dir.as_raw_fd(), id)?;
         let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
         let relative = link.strip_prefix(&self.mount).map_err(|_| {
-            io::Error::other(format!("cgroup {id} resolved outside the cgroup2 mount: {}", link.display()))
+            io::Error::other(format!(
+                "cgroup {id} resolved outside the cgroup2 mount: {}",
+                link.display()
+            ))
         })?;
         Ok(format!("/{}", relative.display()))
     }
@@ -82,9 +88,10 @@ fn open_by_cgroup_id(mount_fd: i32, id: u64) -> io::Result<std::fs::File> {
     if fd < 0 {
         let e = io::Error::last_os_error();
         return Err(match e.raw_os_error() {
-            Some(libc::ESTALE) | Some(libc::ENOENT) => {
-                io::Error::new(io::ErrorKind::NotFound, format!("no cgroup with id {id} (it has exited)"))
-            }
+            Some(libc::ESTALE) | Some(libc::ENOENT) => io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no cgroup with id {id} (it has exited)"),
+            ),
             _ => e,
         });
     }
@@ -100,7 +107,9 @@ fn cgroup2_mount_point(mountinfo: &str) -> Option<PathBuf> {
             return None;
         }
         let mount_point = mount_fields.split(' ').nth(4)?;
-        Some(PathBuf::from(std::ffi::OsStr::from_bytes(&unescape(mount_point))))
+        Some(PathBuf::from(std::ffi::OsStr::from_bytes(&unescape(
+            mount_point,
+        ))))
     })
 }
 
@@ -110,8 +119,15 @@ fn unescape(field: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
-            out.push(((bytes[i + 1] - b'0') << 6) | ((bytes[i + 2] - b'0') << 3) | (bytes[i + 3] - b'0'));
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            out.push(
+                ((bytes[i + 1] - b'0') << 6) | ((bytes[i + 2] - b'0') << 3) | (bytes[i + 3] - b'0'),
+            );
             i += 4;
         } else {
             out.push(bytes[i]);
@@ -130,10 +146,19 @@ mod tests {
         let hybrid = "25 24 0:22 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755\n\
                       26 25 0:23 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw\n\
                       27 25 0:24 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu\n";
-        assert_eq!(cgroup2_mount_point(hybrid), Some(PathBuf::from("/sys/fs/cgroup/unified")));
+        assert_eq!(
+            cgroup2_mount_point(hybrid),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
         let unified = "30 24 0:26 / /sys/fs/cgroup rw,nosuid,nodev shared:4 - cgroup2 cgroup2 rw\n";
-        assert_eq!(cgroup2_mount_point(unified), Some(PathBuf::from("/sys/fs/cgroup")));
-        assert_eq!(cgroup2_mount_point("1 0 0:1 / / rw - ext4 /dev/sda rw\n"), None);
+        assert_eq!(
+            cgroup2_mount_point(unified),
+            Some(PathBuf::from("/sys/fs/cgroup"))
+        );
+        assert_eq!(
+            cgroup2_mount_point("1 0 0:1 / / rw - ext4 /dev/sda rw\n"),
+            None
+        );
     }
 
     #[test]

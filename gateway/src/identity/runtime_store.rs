@@ -41,12 +41,19 @@ impl RuntimeBindings {
         let entries = match std::fs::read(&path) {
             Ok(bytes) => {
                 let stored: Stored = serde_json::from_slice(&bytes).map_err(|e| {
-                    io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: {e}", path.display()),
+                    )
                 })?;
                 if stored.version != FORMAT_VERSION {
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
-                        format!("{}: format version {} is not {FORMAT_VERSION}", path.display(), stored.version),
+                        format!(
+                            "{}: format version {} is not {FORMAT_VERSION}",
+                            path.display(),
+                            stored.version
+                        ),
                     ));
                 }
                 stored.bindings
@@ -61,7 +68,9 @@ impl RuntimeBindings {
     }
 
     pub fn entries(&self) -> impl Iterator<Item = (&Subject, &str)> {
-        self.entries.iter().map(|e| (&e.subject, e.identity.as_str()))
+        self.entries
+            .iter()
+            .map(|e| (&e.subject, e.identity.as_str()))
     }
 
     /// Binds (or re-binds) a subject and saves the set.
@@ -86,7 +95,10 @@ impl RuntimeBindings {
     /// Writes to disk first; memory changes only once the file is in place.
     fn save(&mut self, entries: Vec<Entry>) -> io::Result<()> {
         if let Some(dir) = &self.dir {
-            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
             let stored = Stored {
                 version: FORMAT_VERSION,
                 bindings: entries.clone(),
@@ -122,7 +134,10 @@ mod tests {
         store.add(subject.clone(), "ci".into()).unwrap();
         store.add(subject.clone(), "agent".into()).unwrap();
         let again = RuntimeBindings::load(&dir).unwrap();
-        let entries: Vec<_> = again.entries().map(|(s, i)| (s.clone(), i.to_owned())).collect();
+        let entries: Vec<_> = again
+            .entries()
+            .map(|(s, i)| (s.clone(), i.to_owned()))
+            .collect();
         assert_eq!(entries, vec![(subject.clone(), "agent".to_owned())]);
         assert!(store.remove(&subject).unwrap());
         assert!(!store.remove(&subject).unwrap());

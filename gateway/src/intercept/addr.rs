@@ -11,7 +11,9 @@ pub fn addr6_from_ip(ip: IpAddr) -> Addr6 {
         IpAddr::V6(v6) => v6,
     };
     let b = v6.octets();
-    std::array::from_fn(|i| u32::from_ne_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]))
+    std::array::from_fn(|i| {
+        u32::from_ne_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
+    })
 }
 
 /// Back to a std address; IPv4-mapped addresses become plain IPv4.
@@ -61,6 +63,9 @@ mod tests {
     #[test]
     fn common_v4_mapped_matches_std() {
         let words = addr6_from_ip("10.1.2.3".parse().unwrap());
-        assert_eq!(gateway_common::v4_mapped(u32::from_ne_bytes([10, 1, 2, 3])), words);
+        assert_eq!(
+            gateway_common::v4_mapped(u32::from_ne_bytes([10, 1, 2, 3])),
+            words
+        );
     }
 }

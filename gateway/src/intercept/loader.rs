@@ -60,7 +60,11 @@ impl Interception {
         if all_links_pinned(&layout_dir) {
             let mut maps = InterceptMaps::from_pins(&layout_dir)?;
             configure(&mut maps)?;
-            return Ok(Self { layout_dir, adopted: true, maps });
+            return Ok(Self {
+                layout_dir,
+                adopted: true,
+                maps,
+            });
         }
         let mut ebpf = EbpfLoader::new()
             .default_map_pin_directory(&layout_dir)
@@ -75,9 +79,12 @@ impl Interception {
         for name in PROGRAMS {
             attach_and_pin(&mut ebpf, name, &cgroup, &layout_dir)?;
         }
-        Ok(Self { layout_dir, adopted: false, maps })
+        Ok(Self {
+            layout_dir,
+            adopted: false,
+            maps,
+        })
     }
-
 }
 
 /// Names of the programs whose links are pinned in `layout_dir` now.
@@ -140,7 +147,8 @@ fn attach_and_pin(
     // A stale pin from an interrupted run: the new link is already attached,
     // so replacing the pin opens no window.
     let _ = fs::remove_file(&pin);
-    link.pin(&pin).map_err(|e| err(format!("pinning {}: {e}", pin.display())))?;
+    link.pin(&pin)
+        .map_err(|e| err(format!("pinning {}: {e}", pin.display())))?;
     Ok(())
 }
 
@@ -159,7 +167,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 /// The verifier's log is the useful part of a load failure.
 fn verifier_message(e: &aya::programs::ProgramError) -> String {
     match e {
-        aya::programs::ProgramError::LoadError { io_error, verifier_log } => {
+        aya::programs::ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
             format!("load failed: {io_error}\n{verifier_log}")
         }
         other => other.to_string(),

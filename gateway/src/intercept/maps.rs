@@ -73,17 +73,34 @@ impl InterceptMaps {
         )
     }
 
-    fn from_maps(targets: Map, exempt: Map, settings: Map, origins: Map) -> Result<Self, InterceptError> {
+    fn from_maps(
+        targets: Map,
+        exempt: Map,
+        settings: Map,
+        origins: Map,
+    ) -> Result<Self, InterceptError> {
         Ok(Self {
-            targets: targets.try_into().map_err(|e| map_err(map_names::TARGETS, e))?,
-            exempt: exempt.try_into().map_err(|e| map_err(map_names::EXEMPT, e))?,
-            settings: settings.try_into().map_err(|e| map_err(map_names::SETTINGS, e))?,
-            origins: origins.try_into().map_err(|e| map_err(map_names::ORIGINS, e))?,
+            targets: targets
+                .try_into()
+                .map_err(|e| map_err(map_names::TARGETS, e))?,
+            exempt: exempt
+                .try_into()
+                .map_err(|e| map_err(map_names::EXEMPT, e))?,
+            settings: settings
+                .try_into()
+                .map_err(|e| map_err(map_names::SETTINGS, e))?,
+            origins: origins
+                .try_into()
+                .map_err(|e| map_err(map_names::ORIGINS, e))?,
         })
     }
 
     /// Points redirects at the gateway's loopback listener and arms the hooks.
-    pub fn set_settings(&mut self, listen_port: u16, socket_mark: u32) -> Result<(), InterceptError> {
+    pub fn set_settings(
+        &mut self,
+        listen_port: u16,
+        socket_mark: u32,
+    ) -> Result<(), InterceptError> {
         let settings = Settings {
             listen_v4: loopback_v4_word(),
             listen_port: listen_port as u32,

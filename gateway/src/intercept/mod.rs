@@ -12,7 +12,7 @@ mod loader;
 mod maps;
 
 pub use addr::{addr6_from_ip, ip_from_addr6, socket_from_parts};
-pub use loader::{detach, pinned_links, Interception, InterceptError, LAYOUT};
+pub use loader::{detach, pinned_links, InterceptError, Interception, LAYOUT};
 pub use maps::{InterceptMaps, KernelOrigin};
 
 /// Programs in the object, in the order they are attached. `sock_release` and
@@ -27,4 +27,5 @@ pub const PROGRAMS: &[&str] = &[
 ];
 
 /// The eBPF object built by build.rs from gateway-ebpf.
-pub(crate) static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/cordon.bpf.o"));
+pub(crate) static OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/cordon.bpf.o"));

@@ -154,7 +154,10 @@ mod tests {
         assert_eq!(&buf[..], b"S\0\0\0\x08a\0b\0".as_slice());
         buf.clear();
         negotiate_protocol_version(&mut buf, 0, &["_pq_.x".into()]);
-        assert_eq!(&buf[..], b"v\0\0\0\x13\0\x03\0\0\0\0\0\x01_pq_.x\0".as_slice());
+        assert_eq!(
+            &buf[..],
+            b"v\0\0\0\x13\0\x03\0\0\0\0\0\x01_pq_.x\0".as_slice()
+        );
     }
 
     #[test]

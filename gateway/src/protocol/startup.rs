@@ -19,7 +19,10 @@ pub enum StartupPacket {
     SslRequest,
     GssEncRequest,
     /// Protocol 3.0 cancel keys are 4 bytes; 3.2 allows up to 256.
-    Cancel { process_id: i32, secret_key: Vec<u8> },
+    Cancel {
+        process_id: i32,
+        secret_key: Vec<u8>,
+    },
     Startup {
         version: ProtocolVersion,
         parameters: Vec<(String, String)>,

@@ -28,7 +28,9 @@ pub fn admit(
     origin: Option<KernelOrigin>,
     startup: &ClientStartup,
 ) -> Result<Admitted, GatewayError> {
-    let no_identity = |message: String| GatewayError::fatal(sqlstate::INVALID_AUTHORIZATION_SPECIFICATION, message);
+    let no_identity = |message: String| {
+        GatewayError::fatal(sqlstate::INVALID_AUTHORIZATION_SPECIFICATION, message)
+    };
     let Some(origin) = origin else {
         return Err(no_identity(
             "cordon: this connection did not come through the interception hooks, so it has no identity".into(),
@@ -68,7 +70,9 @@ pub fn admit(
         ));
     }
     let identity = runtime.config.identity(&identity_name).ok_or_else(|| {
-        no_identity(format!("cordon: identity \"{identity_name}\" bound to {cgroup} is not defined"))
+        no_identity(format!(
+            "cordon: identity \"{identity_name}\" bound to {cgroup} is not defined"
+        ))
     })?;
     let endpoint = runtime
         .config
@@ -78,7 +82,10 @@ pub fn admit(
         .ok_or_else(|| {
             GatewayError::fatal(
                 sqlstate::INSUFFICIENT_PRIVILEGE,
-                format!("cordon: {} is no longer a protected endpoint", origin.destination),
+                format!(
+                    "cordon: {} is no longer a protected endpoint",
+                    origin.destination
+                ),
             )
         })?;
     let password = runtime.passwords.get(&identity.role).cloned().flatten();

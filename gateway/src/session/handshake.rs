@@ -10,12 +10,12 @@ use tokio::{
 use tokio_rustls::TlsAcceptor;
 
 use crate::{
-    stream::MaybeTls,
     protocol::{
         backend::GatewayError,
         sqlstate,
         startup::{self, ProtocolVersion, StartupError, StartupPacket},
     },
+    stream::MaybeTls,
 };
 
 pub enum Hello {
@@ -71,10 +71,19 @@ pub async fn negotiate(tcp: TcpStream, tls: &TlsAcceptor) -> Result<Hello, Hands
                 stream.write_all(b"N").await?;
                 gss_refused = true;
             }
-            StartupPacket::Cancel { process_id, secret_key } => {
-                return Ok(Hello::Cancel { process_id, secret_key })
+            StartupPacket::Cancel {
+                process_id,
+                secret_key,
+            } => {
+                return Ok(Hello::Cancel {
+                    process_id,
+                    secret_key,
+                })
             }
-            StartupPacket::Startup { version, parameters } => {
+            StartupPacket::Startup {
+                version,
+                parameters,
+            } => {
                 return Ok(Hello::Session {
                     stream,
                     version,

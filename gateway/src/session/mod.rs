@@ -14,11 +14,11 @@ use tokio::{io::AsyncWriteExt, net::TcpStream};
 use tracing::{info, warn, Instrument};
 
 use crate::{
-    stream::MaybeTls,
     intercept::KernelOrigin,
     protocol::{backend, backend::GatewayError, sqlstate, ProtocolVersion},
     sessions::{CancelTarget, SessionInfo},
     state::Shared,
+    stream::MaybeTls,
     upstream,
 };
 pub use admit::Admitted;
@@ -125,7 +125,11 @@ async fn run(
     for (name, value) in &server.parameters {
         backend::parameter_status(&mut hello, name, value);
     }
-    backend::backend_key_data(&mut hello, registration.key.process_id, registration.key.secret_key);
+    backend::backend_key_data(
+        &mut hello,
+        registration.key.process_id,
+        registration.key.secret_key,
+    );
     backend::ready_for_query(&mut hello, backend::IDLE);
     if let Err(e) = client.write_all(&hello).await {
         warn!(reason = %e, "client went away during startup");
@@ -172,7 +176,12 @@ async fn refuse(client: &mut MaybeTls, refusal: GatewayError) {
     let _ = client.shutdown().await;
 }
 
-async fn forward_cancel(shared: &Shared, origin: Option<KernelOrigin>, process_id: i32, secret_key: &[u8]) {
+async fn forward_cancel(
+    shared: &Shared,
+    origin: Option<KernelOrigin>,
+    process_id: i32,
+    secret_key: &[u8],
+) {
     // A cancelling client usually closes its socket before we accept it, and
     // the kernel drops the origin with the socket; the gateway-issued key is
     // what authorizes a cancel (as in PostgreSQL itself).

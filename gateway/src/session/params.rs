@@ -40,11 +40,15 @@ pub fn filter(parameters: &[(String, String)]) -> ClientStartup {
         match lower.as_str() {
             "user" => out.claimed_user = Some(value.clone()),
             "database" => out.database = Some(value.clone()),
-            "replication" => out.replication = !matches!(value.as_str(), "false" | "off" | "no" | "0"),
+            "replication" => {
+                out.replication = !matches!(value.as_str(), "false" | "off" | "no" | "0")
+            }
             // The gateway always speaks UTF8 upstream (later phases read text).
             "client_encoding" => {}
             _ if lower.starts_with("_pq_.") => out.protocol_options.push(name.clone()),
-            _ if PASSED.contains(&lower.as_str()) => out.upstream.push((name.clone(), value.clone())),
+            _ if PASSED.contains(&lower.as_str()) => {
+                out.upstream.push((name.clone(), value.clone()))
+            }
             _ => out.dropped.push(name.clone()),
         }
     }
@@ -57,7 +61,10 @@ mod tests {
     use super::*;
 
     fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     #[test]
@@ -76,7 +83,10 @@ mod tests {
             s.upstream,
             p(&[("application_name", "job"), ("client_encoding", "UTF8")])
         );
-        assert_eq!(s.dropped, vec!["options".to_string(), "search_path".to_string()]);
+        assert_eq!(
+            s.dropped,
+            vec!["options".to_string(), "search_path".to_string()]
+        );
         assert!(!s.replication);
     }
 

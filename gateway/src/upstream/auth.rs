@@ -35,18 +35,29 @@ pub(super) async fn authenticate(
                 offered.push(m.to_owned());
             }
             if !offered.iter().any(|m| m == sasl::SCRAM_SHA_256) {
-                return Err(UpstreamError::UnsupportedAuth(format!("SASL {}", offered.join(", "))));
+                return Err(UpstreamError::UnsupportedAuth(format!(
+                    "SASL {}",
+                    offered.join(", ")
+                )));
             }
             return scram(stream, reader, need(password)?).await;
         }
         Message::ErrorResponse(body) => return Err(server_error(&body)),
         Message::AuthenticationKerberosV5 | Message::AuthenticationScmCredential => {
-            return Err(UpstreamError::UnsupportedAuth("Kerberos or SCM credentials".into()))
+            return Err(UpstreamError::UnsupportedAuth(
+                "Kerberos or SCM credentials".into(),
+            ))
         }
-        Message::AuthenticationGss | Message::AuthenticationSspi | Message::AuthenticationGssContinue(_) => {
+        Message::AuthenticationGss
+        | Message::AuthenticationSspi
+        | Message::AuthenticationGssContinue(_) => {
             return Err(UpstreamError::UnsupportedAuth("GSSAPI/SSPI".into()))
         }
-        _ => return Err(UpstreamError::Protocol("expected an authentication request".into())),
+        _ => {
+            return Err(UpstreamError::Protocol(
+                "expected an authentication request".into(),
+            ))
+        }
     }
     stream.write_all(&buf).await?;
     expect_ok(stream, reader).await
@@ -58,8 +69,13 @@ fn need(password: Option<&str>) -> Result<&str, UpstreamError> {
 
 /// SCRAM-SHA-256 without channel binding (the server's certificate is not
 /// pinned, so binding to it would add nothing).
-async fn scram(stream: &mut MaybeTls, reader: &mut MessageReader, password: &str) -> Result<(), UpstreamError> {
-    let mut scram = sasl::ScramSha256::new(password.as_bytes(), sasl::ChannelBinding::unsupported());
+async fn scram(
+    stream: &mut MaybeTls,
+    reader: &mut MessageReader,
+    password: &str,
+) -> Result<(), UpstreamError> {
+    let mut scram =
+        sasl::ScramSha256::new(password.as_bytes(), sasl::ChannelBinding::unsupported());
     let mut buf = BytesMut::new();
     frontend::sasl_initial_response(sasl::SCRAM_SHA_256, scram.message(), &mut buf)?;
     stream.write_all(&buf).await?;

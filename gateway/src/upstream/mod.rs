@@ -87,8 +87,14 @@ async fn login_inner(request: &LoginRequest<'_>) -> Result<Upstream, UpstreamErr
     let mut stream = tls::negotiate(tcp, request.address, request.tls).await?;
     let tls = stream.is_tls();
     let mut buf = BytesMut::new();
-    let mut parameters: Vec<(&str, &str)> = vec![("user", request.user), ("database", request.database)];
-    parameters.extend(request.parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let mut parameters: Vec<(&str, &str)> =
+        vec![("user", request.user), ("database", request.database)];
+    parameters.extend(
+        request
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
     frontend::startup_message(parameters, &mut buf)?;
     stream.write_all(&buf).await?;
 
@@ -104,7 +110,9 @@ async fn login_inner(request: &LoginRequest<'_>) -> Result<Upstream, UpstreamErr
     loop {
         match reader.next(&mut upstream.stream).await? {
             Message::ParameterStatus(body) => {
-                upstream.parameters.push((body.name()?.to_owned(), body.value()?.to_owned()));
+                upstream
+                    .parameters
+                    .push((body.name()?.to_owned(), body.value()?.to_owned()));
             }
             Message::BackendKeyData(body) => {
                 upstream.process_id = body.process_id();
@@ -113,11 +121,17 @@ async fn login_inner(request: &LoginRequest<'_>) -> Result<Upstream, UpstreamErr
             Message::NoticeResponse(_) => {}
             Message::ReadyForQuery(_) => break,
             Message::ErrorResponse(body) => return Err(server_error(&body)),
-            _ => return Err(UpstreamError::Protocol("expected ParameterStatus or ReadyForQuery".into())),
+            _ => {
+                return Err(UpstreamError::Protocol(
+                    "expected ParameterStatus or ReadyForQuery".into(),
+                ))
+            }
         }
     }
     if !reader.is_empty() {
-        return Err(UpstreamError::Protocol("the server sent data before the client asked".into()));
+        return Err(UpstreamError::Protocol(
+            "the server sent data before the client asked".into(),
+        ));
     }
     Ok(upstream)
 }

@@ -20,7 +20,11 @@ use tokio_rustls::TlsConnector;
 use super::{TlsMode, UpstreamError};
 use crate::stream::MaybeTls;
 
-pub(super) async fn negotiate(mut tcp: TcpStream, address: SocketAddr, mode: TlsMode) -> Result<MaybeTls, UpstreamError> {
+pub(super) async fn negotiate(
+    mut tcp: TcpStream,
+    address: SocketAddr,
+    mode: TlsMode,
+) -> Result<MaybeTls, UpstreamError> {
     if mode == TlsMode::Disable {
         return Ok(MaybeTls::Plain(tcp));
     }
@@ -31,7 +35,11 @@ pub(super) async fn negotiate(mut tcp: TcpStream, address: SocketAddr, mode: Tls
         b'S' => {}
         b'N' if mode == TlsMode::Prefer => return Ok(MaybeTls::Plain(tcp)),
         b'N' => return Err(UpstreamError::TlsRefused),
-        other => return Err(UpstreamError::Protocol(format!("answer {other:#x} to SSLRequest"))),
+        other => {
+            return Err(UpstreamError::Protocol(format!(
+                "answer {other:#x} to SSLRequest"
+            )))
+        }
     }
     let name = ServerName::IpAddress(address.ip().into());
     let tls = connector()
@@ -78,7 +86,12 @@ impl ServerCertVerifier for AnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -87,7 +100,12 @@ impl ServerCertVerifier for AnyCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -8,8 +8,14 @@ fn packet(code: u32, rest: &[u8]) -> Vec<u8> {
 
 #[test]
 fn ssl_and_gssenc_requests() {
-    assert_eq!(parse(&packet(80_877_103, b"")), Ok(StartupPacket::SslRequest));
-    assert_eq!(parse(&packet(80_877_104, b"")), Ok(StartupPacket::GssEncRequest));
+    assert_eq!(
+        parse(&packet(80_877_103, b"")),
+        Ok(StartupPacket::SslRequest)
+    );
+    assert_eq!(
+        parse(&packet(80_877_104, b"")),
+        Ok(StartupPacket::GssEncRequest)
+    );
     assert!(parse(&packet(80_877_103, b"x")).is_err());
 }
 
@@ -30,13 +36,20 @@ fn cancel_request_with_short_and_long_keys() {
 #[test]
 fn startup_message_parameters() {
     let body = packet(0x0003_0000, b"user\0agent\0database\0app\0\0");
-    let StartupPacket::Startup { version, parameters } = parse(&body).unwrap() else {
+    let StartupPacket::Startup {
+        version,
+        parameters,
+    } = parse(&body).unwrap()
+    else {
         panic!("not a startup message")
     };
     assert_eq!(version, ProtocolVersion { major: 3, minor: 0 });
     assert_eq!(
         parameters,
-        vec![("user".into(), "agent".into()), ("database".into(), "app".into())]
+        vec![
+            ("user".into(), "agent".into()),
+            ("database".into(), "app".into())
+        ]
     );
 }
 
@@ -45,15 +58,27 @@ fn protocol_3_2_is_recognised() {
     let body = packet(0x0003_0002, b"user\0a\0\0");
     assert!(matches!(
         parse(&body),
-        Ok(StartupPacket::Startup { version: ProtocolVersion { major: 3, minor: 2 }, .. })
+        Ok(StartupPacket::Startup {
+            version: ProtocolVersion { major: 3, minor: 2 },
+            ..
+        })
     ));
 }
 
 #[test]
 fn rejects_bad_packets() {
-    assert_eq!(parse(&packet(0x0002_0000, b"\0")), Err(StartupError::Version(2, 0)));
-    assert!(parse(&packet(0x0003_0000, b"user\0a")).is_err(), "unterminated");
-    assert!(parse(&packet(0x0003_0000, b"user\0a\0")).is_err(), "no final NUL");
+    assert_eq!(
+        parse(&packet(0x0002_0000, b"\0")),
+        Err(StartupError::Version(2, 0))
+    );
+    assert!(
+        parse(&packet(0x0003_0000, b"user\0a")).is_err(),
+        "unterminated"
+    );
+    assert!(
+        parse(&packet(0x0003_0000, b"user\0a\0")).is_err(),
+        "no final NUL"
+    );
     assert!(parse(&packet(0x0003_0000, b"user\0a\0\0junk")).is_err());
     assert!(parse(&packet(0x0003_0000, b"user\0a\0user\0b\0\0")).is_err());
     assert!(parse(&packet(0x0003_0000, b"u\xff\0a\0\0")).is_err());
