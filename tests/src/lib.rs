@@ -9,6 +9,7 @@
 pub mod cgroup;
 pub mod clients;
 pub mod gateway;
+pub mod leftovers;
 pub mod logfile;
 pub mod postgres;
 pub mod process;

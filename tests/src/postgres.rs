@@ -76,6 +76,8 @@ impl TestPostgres {
         fs::write(
             data.join("pg_hba.conf"),
             "local all all trust\n\
+             host all cordon_md5 127.0.0.0/8 md5\n\
+             host all cordon_trust 127.0.0.0/8 trust\n\
              host all all 127.0.0.0/8 scram-sha-256\n\
              host all all ::1/128 scram-sha-256\n",
         )

@@ -25,6 +25,16 @@ pub fn run(root: &Path) -> Result<ExitCode> {
         &root.join("etc/systemd/system/cordon.service"),
         0o644,
     )?;
+    copy(
+        &ws.join("systemd/agents.slice"),
+        &root.join("etc/systemd/system/agents.slice"),
+        0o644,
+    )?;
+    copy(
+        &ws.join("README.md"),
+        &root.join("usr/local/share/doc/cordon/README.md"),
+        0o644,
+    )?;
 
     let config = root.join("etc/cordon/cordon.toml");
     if config.exists() {

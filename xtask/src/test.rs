@@ -44,6 +44,15 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
     }
     let status = child.wait()?;
     summary.print();
+    let leftovers = cordon_e2e::leftovers::scan();
+    if !leftovers.is_empty() {
+        println!("left behind by the test run ({}):", leftovers.len());
+        for thing in &leftovers {
+            println!("  {thing}");
+        }
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("nothing left behind: no test pins, cgroups, processes or temporary directories");
     Ok(match status.code() {
         Some(0) => ExitCode::SUCCESS,
         Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
