@@ -122,7 +122,7 @@ fn status(daemon: &DaemonArgs, json: bool) -> anyhow::Result<()> {
 fn detach(config: &std::path::Path, pin_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let pin_dir = match pin_dir {
         Some(dir) => dir,
-        None => Config::load(config)?.intercept.pin_dir,
+        None => pin_dir_of(config)?,
     };
     let removed = intercept::detach(&pin_dir)?;
     println!(
@@ -131,4 +131,29 @@ fn detach(config: &std::path::Path, pin_dir: Option<PathBuf>) -> anyhow::Result<
         pin_dir.display()
     );
     Ok(())
+}
+
+/// The pin directory a configuration names. Detaching is an emergency tool, so
+/// a file that fails validation elsewhere still yields its `intercept.pin_dir`.
+fn pin_dir_of(config: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let error = match Config::load(config) {
+        Ok(config) => return Ok(config.intercept.pin_dir),
+        Err(e) => e,
+    };
+    let text = std::fs::read_to_string(config).map_err(|_| error_with_hint(&error))?;
+    let table: toml::Table = text.parse().map_err(|_| error_with_hint(&error))?;
+    let pin_dir = match table.get("intercept").and_then(|i| i.get("pin_dir")) {
+        Some(toml::Value::String(dir)) => PathBuf::from(dir),
+        Some(_) => return Err(error_with_hint(&error)),
+        None => PathBuf::from(cordon::config::DEFAULT_PIN_DIR),
+    };
+    eprintln!(
+        "cordon: warning: {error}; using pin_dir {}",
+        pin_dir.display()
+    );
+    Ok(pin_dir)
+}
+
+fn error_with_hint(error: &ConfigError) -> anyhow::Error {
+    anyhow::anyhow!("{error} (name the pins directly with `cordon detach --pin-dir DIR`)")
 }

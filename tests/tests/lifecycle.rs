@@ -191,3 +191,62 @@ fn detach_removes_every_pin_and_the_interception() {
     again.expect_success("a second cordon detach");
     s.finish();
 }
+
+#[test]
+fn sighup_reloads_the_file_and_a_broken_file_changes_nothing() {
+    require_root();
+    let s = Scenario::builder().unbound_agent().start();
+    let info = s.conninfo("127.0.0.1");
+    let pid = s.gateway.pid().expect("the daemon runs");
+    let hangup = || {
+        // SAFETY: kill(2) with a pid we started and a valid signal number.
+        assert_eq!(
+            unsafe { libc::kill(pid as i32, libc::SIGHUP) },
+            0,
+            "kill -HUP {pid}"
+        );
+    };
+    let sqlstate = || {
+        probe_field(
+            &probe_sql(&s.agent, &info, "SELECT current_user"),
+            "sqlstate",
+        )
+    };
+    assert_eq!(
+        sqlstate().as_deref(),
+        Some("28000"),
+        "unbound before the reload"
+    );
+
+    let bound = format!(
+        "{}\n[[bind]]\ncgroup = \"{}\"\nidentity = \"{IDENTITY}\"\n",
+        s.gateway.config_text(),
+        s.agent.path()
+    );
+    std::fs::write(s.gateway.config_path(), &bound).expect("rewriting the config");
+    hangup();
+    s.gateway
+        .wait_for_log(&["configuration reloaded"], Duration::from_secs(10));
+    let out = probe_sql(&s.agent, &info, "SELECT current_user");
+    out.expect_success("after SIGHUP with a new binding");
+    assert_eq!(out.out(), ROLE);
+
+    std::fs::write(
+        s.gateway.config_path(),
+        format!("{bound}\n[[bind]]\nidentity = 7\n"),
+    )
+    .expect("breaking the config");
+    hangup();
+    let refusal = s
+        .gateway
+        .wait_for_log(&["reload refused"], Duration::from_secs(10));
+    assert!(
+        refusal.contains(&s.gateway.config_path().display().to_string())
+            && refusal.contains("identity"),
+        "the refusal should name the file and field: {refusal}"
+    );
+    let out = probe_sql(&s.agent, &info, "SELECT current_user");
+    out.expect_success("the previous configuration stays in force");
+    assert_eq!(out.out(), ROLE);
+    s.finish();
+}

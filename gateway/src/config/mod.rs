@@ -22,6 +22,7 @@ pub use subject::Subject;
 pub const DEFAULT_LISTEN_PORT: u16 = 15432;
 /// "CORD": the SO_MARK the gateway's own upstream sockets carry.
 pub const DEFAULT_SOCKET_MARK: u32 = 0x434f_5244;
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/cordon";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -231,7 +232,7 @@ impl Validator<'_> {
 
     fn intercept(&self, raw: Option<file::InterceptTable>) -> Result<Intercept, ConfigError> {
         let mut intercept = Intercept {
-            pin_dir: "/sys/fs/bpf/cordon".into(),
+            pin_dir: DEFAULT_PIN_DIR.into(),
             attach_cgroup: "/".into(),
             socket_mark: DEFAULT_SOCKET_MARK,
         };
