@@ -7,6 +7,12 @@
 //! kernel's `user_ip6` words do. Ports are host order.
 #![no_std]
 
+#[cfg(feature = "std")]
+extern crate std;
+
+#[cfg(feature = "std")]
+pub mod mountinfo;
+
 /// Names of the maps; they are also the file names of their pins.
 pub mod map_names {
     pub const TARGETS: &str = "CORDON_TARGETS";

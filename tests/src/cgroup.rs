@@ -44,42 +44,7 @@ impl Cgroup2 {
     }
 }
 
-/// The mount point of the cgroup2 filesystem in a mountinfo text.
-pub fn parse_mountinfo(text: &str) -> Option<PathBuf> {
-    text.lines().find_map(|line| {
-        // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER"
-        let (left, right) = line.split_once(" - ")?;
-        if right.split_whitespace().next()? != "cgroup2" {
-            return None;
-        }
-        left.split_whitespace()
-            .nth(4)
-            .map(|p| PathBuf::from(unescape_mountinfo(p)))
-    })
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape_mountinfo(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let v = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+pub use gateway_common::mountinfo::cgroup2_mount_point as parse_mountinfo;
 
 /// A cgroup this test created. Dropping it kills every process still inside (and in
 /// any cgroup below it), waits until they are gone, and removes the directories it
@@ -220,31 +185,5 @@ fn remove_tree(dir: &Path, timeout: Duration) -> io::Result<()> {
             }
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn finds_cgroup2_in_hybrid_mountinfo() {
-        let text = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
-                    32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu\n\
-                    41 31 0:38 / /sys/fs/cgroup/unified rw,relatime shared:9 - cgroup2 cgroup2 rw\n";
-        assert_eq!(
-            parse_mountinfo(text),
-            Some(PathBuf::from("/sys/fs/cgroup/unified"))
-        );
-    }
-
-    #[test]
-    fn unescapes_mount_points() {
-        let text = "41 31 0:38 / /mnt/with\\040space rw - cgroup2 none rw\n";
-        assert_eq!(
-            parse_mountinfo(text),
-            Some(PathBuf::from("/mnt/with space"))
-        );
-        assert_eq!(parse_mountinfo("1 2 0:1 / / rw - ext4 /dev/sda rw\n"), None);
     }
 }
