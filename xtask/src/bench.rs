@@ -14,7 +14,7 @@ use cordon_e2e::{
     unique_name,
 };
 
-use crate::{cmd, setup};
+use crate::{cmd, reference_proxy::PgBouncer, setup};
 
 const ROLE: &str = "cordon_bench";
 const CLIENTS: [u32; 2] = [1, 8];
@@ -24,6 +24,7 @@ const TARGET_RATIO: f64 = 0.8;
 pub fn run(seconds: u32, scale: u32, strict: bool) -> Result<ExitCode> {
     cmd::require_root("cargo xtask bench")?;
     setup::ensure()?;
+    setup::ensure_optional("pgbouncer", "pgbouncer");
     cmd::run(cmd::cargo().args(["build", "--release", "-p", "cordon"]))?;
     cmd::run(cmd::cargo().args(["build", "-p", "cordon-e2e", "--bins"]))?;
     std::env::set_var("CORDON_BIN", cmd::workspace().join("target/release/cordon"));
@@ -54,30 +55,48 @@ pub fn run(seconds: u32, scale: u32, strict: bool) -> Result<ExitCode> {
         .start();
     println!("bench: cordon (release) running; {seconds} s per run");
 
+    let bouncer = PgBouncer::start(&direct, &pg, ROLE, &password);
     let mut rows = Vec::new();
     for clients in CLIENTS {
-        let direct_tps = pgbench(&direct, &pg, clients, seconds, Some(&password))?;
-        let cordon_tps = pgbench(&agent, &pg, clients, seconds, None)?;
+        let direct_tps = pgbench(&direct, pg.port(), clients, seconds, Some(&password))?;
+        let cordon_tps = pgbench(&agent, pg.port(), clients, seconds, None)?;
+        let bouncer_tps = match &bouncer {
+            Some(b) => Some(pgbench(&direct, b.port(), clients, seconds, None)?),
+            None => None,
+        };
         println!("bench: {clients} client(s): direct {direct_tps:.0} tps, through cordon {cordon_tps:.0} tps");
-        rows.push((clients, direct_tps, cordon_tps));
+        rows.push(Row {
+            clients,
+            direct_tps,
+            cordon_tps,
+            bouncer_tps,
+        });
     }
     let sessions = gateway.log_lines("session opened").len();
+    drop(bouncer);
     drop(gateway);
     drop((direct, agent, base));
     drop(pg);
 
     println!(
-        "\npgbench -S, {seconds} s per run, scale {scale}, same role and server for both paths"
+        "\npgbench -S, {seconds} s per run, scale {scale}, same role and server for every path"
     );
     println!(
-        "{:>8}  {:>12}  {:>12}  {:>14}",
-        "clients", "direct TPS", "cordon TPS", "cordon/direct"
+        "{:>8}  {:>11}  {:>11}  {:>13}  {:>14}  {:>16}",
+        "clients", "direct TPS", "cordon TPS", "cordon/direct", "pgbouncer TPS", "pgbouncer/direct"
     );
     let mut ratio_at_8 = None;
-    for (clients, direct_tps, cordon_tps) in rows {
-        let ratio = cordon_tps / direct_tps;
-        println!("{clients:>8}  {direct_tps:>12.1}  {cordon_tps:>12.1}  {ratio:>13.2}x");
-        if clients == 8 {
+    for row in rows {
+        let ratio = row.cordon_tps / row.direct_tps;
+        let (bouncer, bouncer_ratio) = match row.bouncer_tps {
+            Some(tps) => (format!("{tps:.1}"), format!("{:.2}x", tps / row.direct_tps)),
+            None => ("-".into(), "-".into()),
+        };
+        println!(
+            "{:>8}  {:>11.1}  {:>11.1}  {:>12.2}x  {bouncer:>14}  {bouncer_ratio:>16}",
+            row.clients, row.direct_tps, row.cordon_tps, ratio
+        );
+        if row.clients == 8 {
             ratio_at_8 = Some(ratio);
         }
     }
@@ -100,10 +119,18 @@ pub fn run(seconds: u32, scale: u32, strict: bool) -> Result<ExitCode> {
     }
 }
 
-/// One `pgbench -S` run from inside `cgroup` to 127.0.0.1; returns its TPS.
+struct Row {
+    clients: u32,
+    direct_tps: f64,
+    cordon_tps: f64,
+    /// Through the reference proxy, when PgBouncer is installed.
+    bouncer_tps: Option<f64>,
+}
+
+/// One `pgbench -S` run from inside `cgroup` to 127.0.0.1:`port`; returns its TPS.
 fn pgbench(
     cgroup: &CgroupGuard,
-    pg: &TestPostgres,
+    port: u16,
     clients: u32,
     seconds: u32,
     password: Option<&str>,
@@ -130,7 +157,7 @@ fn pgbench(
         "-h",
         "127.0.0.1",
         "-p",
-        &pg.port().to_string(),
+        &port.to_string(),
     ])
     .args(["-U", ROLE, "postgres"]);
     let out = run_child(&mut cmd, Duration::from_secs(u64::from(seconds) + 120));

@@ -4,6 +4,7 @@ mod bench;
 mod cmd;
 mod demo;
 mod install;
+mod reference_proxy;
 mod setup;
 mod test;
 

@@ -245,3 +245,20 @@ fn report_kernel() {
         ),
     }
 }
+
+/// Installs one optional program from Debian's packages if it is missing.
+/// Failing leaves it missing: callers treat the program as optional.
+pub fn ensure_optional(program: &str, package: &str) {
+    if have(program) || Path::new("/usr/sbin").join(program).is_file() {
+        return;
+    }
+    println!("setup: installing {package} (optional, for {program})");
+    let installed = cmd::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "--no-install-recommends", package])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    );
+    if let Err(e) = installed {
+        println!("setup: {package} not installed ({e:#}); going on without it");
+    }
+}
