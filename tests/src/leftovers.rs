@@ -1,5 +1,6 @@
-//! What a test run must not leave behind: pinned programs, cgroups, daemons,
-//! PostgreSQL servers or temporary directories made by these fixtures.
+//! What a test run must not leave behind: pinned programs, cgroups, network
+//! namespaces, daemons, PostgreSQL servers or temporary directories made by
+//! these fixtures.
 //! `cargo xtask test` checks this after every test binary has finished.
 
 use std::{fs, path::Path};

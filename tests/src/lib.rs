@@ -11,6 +11,7 @@ pub mod clients;
 pub mod gateway;
 pub mod leftovers;
 pub mod logfile;
+pub mod netns;
 pub mod postgres;
 pub mod process;
 pub mod scenario;

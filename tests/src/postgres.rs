@@ -26,20 +26,27 @@ pub struct TestPostgres {
     dir: TempDir,
     port: u16,
     ssl: bool,
+    /// The namespace the server runs in, when not the host's.
+    netns: Option<String>,
 }
 
 impl TestPostgres {
     /// Starts a server without TLS.
     pub fn start() -> Self {
-        Self::start_inner(false)
+        Self::start_inner(false, None)
     }
 
     /// Starts a server with `ssl = on` and a throwaway self-signed certificate.
     pub fn start_with_ssl() -> Self {
-        Self::start_inner(true)
+        Self::start_inner(true, None)
     }
 
-    fn start_inner(ssl: bool) -> Self {
+    /// Starts a server inside `ns`, listening on the namespace's address only.
+    pub fn start_in(ns: &crate::netns::NetNs) -> Self {
+        Self::start_inner(false, Some(ns))
+    }
+
+    fn start_inner(ssl: bool, ns: Option<&crate::netns::NetNs>) -> Self {
         crate::require_root();
         let dir = TempDir::new("cordon-pg");
         dir.chown(PG_OS_USER);
@@ -55,9 +62,13 @@ impl TestPostgres {
             ])
             .args(["--no-sync", "-E", "UTF8", "--locale=C"])
             .run_ok("initdb");
+        let listen = match ns {
+            Some(ns) => ns.addr().to_string(),
+            None => "127.0.0.1,127.0.0.2,::1".to_string(),
+        };
         let mut conf = format!(
             "\n# cordon-e2e\n\
-             listen_addresses = '127.0.0.1,127.0.0.2,::1'\n\
+             listen_addresses = '{listen}'\n\
              unix_socket_directories = '{}'\n\
              max_connections = 60\n\
              shared_buffers = 32MB\n\
@@ -79,7 +90,8 @@ impl TestPostgres {
              host all cordon_md5 127.0.0.0/8 md5\n\
              host all cordon_trust 127.0.0.0/8 trust\n\
              host all all 127.0.0.0/8 scram-sha-256\n\
-             host all all ::1/128 scram-sha-256\n",
+             host all all ::1/128 scram-sha-256\n\
+             host all all 10.231.0.0/16 scram-sha-256\n",
         )
         .expect("writing pg_hba.conf");
 
@@ -87,7 +99,19 @@ impl TestPostgres {
         let mut last = None;
         for _ in 0..5 {
             let port = crate::free_port();
-            let out = as_postgres(&pg_bin("pg_ctl"))
+            let mut pg_ctl = match ns {
+                // The postmaster inherits the namespace from pg_ctl.
+                Some(ns) => {
+                    let mut cmd = ns.command("runuser");
+                    cmd.args(["-u", PG_OS_USER, "--"])
+                        .arg(pg_bin("pg_ctl"))
+                        .current_dir("/");
+                    clean_pg_env(&mut cmd);
+                    cmd
+                }
+                None => as_postgres(&pg_bin("pg_ctl")),
+            };
+            let out = pg_ctl
                 .arg("-D")
                 .arg(&data)
                 .arg("-l")
@@ -95,7 +119,12 @@ impl TestPostgres {
                 .args(["-o", &format!("-p {port}"), "-w", "-t", "30", "start"])
                 .run_timeout(Duration::from_secs(40));
             if out.success() {
-                let pg = Self { dir, port, ssl };
+                let pg = Self {
+                    dir,
+                    port,
+                    ssl,
+                    netns: ns.map(|ns| ns.name().to_owned()),
+                };
                 pg.psql_admin("SELECT 1");
                 return pg;
             }
@@ -114,6 +143,11 @@ impl TestPostgres {
 
     pub fn ssl(&self) -> bool {
         self.ssl
+    }
+
+    /// The network namespace the server runs in, if not the host's.
+    pub fn netns(&self) -> Option<&str> {
+        self.netns.as_deref()
     }
 
     /// The directory holding the unix socket (`.s.PGSQL.<port>`).

@@ -10,6 +10,7 @@ use crate::{
     clients::Conninfo,
     gateway::{GatewayBuilder, TestGateway},
     logfile,
+    netns::NetNs,
     postgres::TestPostgres,
 };
 
@@ -27,6 +28,7 @@ type Tweak = Box<dyn FnOnce(GatewayBuilder, &TestPostgres) -> GatewayBuilder>;
 
 pub struct ScenarioBuilder {
     ssl: bool,
+    remote: bool,
     bind_agent: bool,
     tweak: Option<Tweak>,
 }
@@ -35,6 +37,13 @@ impl ScenarioBuilder {
     /// PostgreSQL with `ssl = on`; the endpoint then uses `tls = "require"` upstream.
     pub fn ssl(mut self) -> Self {
         self.ssl = true;
+        self
+    }
+
+    /// PostgreSQL in a network namespace behind a veth pair (a stand-in for a
+    /// database on another host); the endpoint is its address there.
+    pub fn remote_host(mut self) -> Self {
+        self.remote = true;
         self
     }
 
@@ -55,18 +64,26 @@ impl ScenarioBuilder {
 
     pub fn start(self) -> Scenario {
         crate::require_root();
-        let pg = if self.ssl {
-            TestPostgres::start_with_ssl()
-        } else {
-            TestPostgres::start()
+        let netns = self.remote.then(NetNs::create);
+        let pg = match (&netns, self.ssl) {
+            (Some(ns), _) => TestPostgres::start_in(ns),
+            (None, true) => TestPostgres::start_with_ssl(),
+            (None, false) => TestPostgres::start(),
         };
         pg.create_role(ROLE, ROLE_PASSWORD);
         pg.create_role(APP_USER, APP_PASSWORD);
         let agent = CgroupGuard::unique("agent");
         let other = CgroupGuard::unique("unbound");
         let direct = CgroupGuard::unique("dba");
-        let mut builder = GatewayBuilder::new()
-            .endpoint_for(&pg)
+        let mut builder = match &netns {
+            Some(ns) => GatewayBuilder::new().endpoint(
+                "remote",
+                &[&format!("{}:{}", ns.addr(), pg.port())],
+                "disable",
+            ),
+            None => GatewayBuilder::new().endpoint_for(&pg),
+        };
+        builder = builder
             .credential(ROLE, ROLE_PASSWORD)
             .identity(IDENTITY, ROLE, &["agents"])
             .exempt(direct.path(), "e2e: direct access");
@@ -83,6 +100,7 @@ impl ScenarioBuilder {
             other,
             direct,
             pg,
+            netns,
         }
     }
 }
@@ -98,12 +116,15 @@ pub struct Scenario {
     /// Exempt: connects directly.
     pub direct: CgroupGuard,
     pub pg: TestPostgres,
+    /// Where `pg` runs when built with `remote_host` (dropped after it).
+    pub netns: Option<NetNs>,
 }
 
 impl Scenario {
     pub fn builder() -> ScenarioBuilder {
         ScenarioBuilder {
             ssl: false,
+            remote: false,
             bind_agent: true,
             tweak: None,
         }
@@ -172,7 +193,14 @@ impl Scenario {
             .iter()
             .filter_map(|g| g.created_root().map(PathBuf::from))
             .collect();
+        let netns = self.netns.as_ref().map(|ns| ns.name().to_owned());
         drop(self);
+        if let Some(name) = netns {
+            assert!(
+                !crate::netns::exists(&name),
+                "network namespace {name} is still there"
+            );
+        }
         assert!(
             leftover_pins.is_empty(),
             "cordon detach left pins behind: {leftover_pins:?}"
