@@ -7,6 +7,7 @@
 //! so every fixture removes what it created on drop, and the tests check that it did.
 
 pub mod cgroup;
+pub mod client_libs;
 pub mod clients;
 pub mod gateway;
 pub mod leftovers;

@@ -26,6 +26,7 @@ pub fn ensure() -> Result<()> {
     ensure_bpf_linker()?;
     ensure_system_packages()?;
     ensure_postgres_user()?;
+    ensure_client_libraries()?;
     report_kernel();
     Ok(())
 }
@@ -261,4 +262,59 @@ pub fn ensure_optional(program: &str, package: &str) {
     if let Err(e) = installed {
         println!("setup: {package} not installed ({e:#}); going on without it");
     }
+}
+
+/// psycopg, asyncpg and node-postgres for the client-library tests, installed
+/// into `target/client-libs/` (never into the system's Python or Node).
+fn ensure_client_libraries() -> Result<()> {
+    use cordon_e2e::client_libs;
+    let python = client_libs::python_dir();
+    let imports = Command::new("python3")
+        .args(["-c", "import psycopg, asyncpg"])
+        .env("PYTHONPATH", &python)
+        .output();
+    if imports.is_ok_and(|o| o.status.success()) {
+        println!("setup: psycopg and asyncpg: present");
+    } else {
+        println!(
+            "setup: installing {:?} into {}",
+            client_libs::PYTHON_PACKAGES,
+            python.display()
+        );
+        cmd::run(
+            Command::new("python3")
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "--upgrade",
+                    "--target",
+                ])
+                .arg(&python)
+                .args(client_libs::PYTHON_PACKAGES),
+        )?;
+    }
+    let node = client_libs::node_dir();
+    if node.join("node_modules/pg/package.json").is_file() {
+        println!("setup: node-postgres: present");
+    } else {
+        if !on_path("npm") {
+            bail!("npm is not installed: install Node.js (Debian: nodejs npm) for the node-postgres tests");
+        }
+        println!(
+            "setup: installing {:?} into {}",
+            client_libs::NODE_PACKAGES,
+            node.display()
+        );
+        std::fs::create_dir_all(&node)?;
+        cmd::run(
+            Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+                .arg(&node)
+                .args(client_libs::NODE_PACKAGES),
+        )?;
+    }
+    Ok(())
 }
