@@ -53,6 +53,9 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         maps.set_exempt(&exempt)
     })
     .context("setting up interception")?;
+    for layout in &interception.retired {
+        info!(pins = %layout.display(), "removed the pins of another build's interception");
+    }
     if interception.adopted {
         info!(pins = %interception.layout_dir.display(), "adopted pinned interception");
     } else {

@@ -250,3 +250,53 @@ fn sighup_reloads_the_file_and_a_broken_file_changes_nothing() {
     assert_eq!(out.out(), ROLE);
     s.finish();
 }
+
+/// An upgrade: the pins of another build (here the same programs under a
+/// layout name this build does not use) are still attached when the daemon
+/// starts. It attaches its own programs, then detaches and removes the others;
+/// were they left running, they would redirect first and every session would
+/// lack its origin.
+#[test]
+fn another_builds_programs_are_retired_at_start() {
+    require_root();
+    let mut s = Scenario::start();
+    s.gateway.kill9();
+    let layouts = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let current = layouts(s.gateway.pin_dir());
+    assert_eq!(current.len(), 1, "one layout directory: {current:?}");
+    let older = s.gateway.pin_dir().join("v1-0000000000000000");
+    std::fs::rename(&current[0], &older).expect("renaming the pinned layout (bpffs)");
+
+    s.gateway.restart();
+    s.gateway.wait_for_log(
+        &[
+            "removed the pins of another build's interception",
+            "v1-0000000000000000",
+        ],
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        layouts(s.gateway.pin_dir()),
+        current,
+        "only this build's layout is left"
+    );
+    let status = s.gateway.status_json();
+    assert_eq!(
+        status["adopted"],
+        serde_json::Value::Bool(false),
+        "{status}"
+    );
+    let out = psql(&s.agent, &s.conninfo("127.0.0.1"), "SELECT current_user");
+    out.expect_success("psql after the upgrade");
+    assert_eq!(out.out(), ROLE);
+    s.finish();
+}

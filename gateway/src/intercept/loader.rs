@@ -15,9 +15,22 @@ use aya::{
 
 use super::{bpffs, maps::InterceptMaps, OBJECT, PROGRAMS};
 
-/// Version of the pinned layout (map shapes and program set). A new layout
-/// lives beside the old one, so an upgrade never reuses incompatible maps.
-pub const LAYOUT: &str = "v1";
+/// Version of the pinned layout's format (map shapes and program set).
+const LAYOUT_FORMAT: &str = "v1";
+
+/// The directory name this build's programs are pinned under: the format and
+/// a hash of the eBPF object. A daemon adopts only pins of its own build; an
+/// upgraded one attaches its own programs and then removes the older ones.
+pub fn layout_name() -> String {
+    format!("{LAYOUT_FORMAT}-{:016x}", fnv1a(OBJECT))
+}
+
+/// FNV-1a: stable across builds of the daemon, unlike std's hashers.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum InterceptError {
@@ -41,6 +54,8 @@ pub struct Interception {
     /// True when the programs were already pinned and attached by an earlier run.
     pub adopted: bool,
     pub maps: InterceptMaps,
+    /// Layout directories of other builds removed after attaching this one.
+    pub retired: Vec<PathBuf>,
 }
 
 impl Interception {
@@ -52,7 +67,7 @@ impl Interception {
         attach_cgroup: &Path,
         configure: impl FnOnce(&mut InterceptMaps) -> Result<(), InterceptError>,
     ) -> Result<Self, InterceptError> {
-        let layout_dir = pin_dir.join(LAYOUT);
+        let layout_dir = pin_dir.join(layout_name());
         bpffs::ensure(&layout_dir).map_err(|source| InterceptError::PinDir {
             dir: layout_dir.clone(),
             source,
@@ -60,10 +75,13 @@ impl Interception {
         if all_links_pinned(&layout_dir) {
             let mut maps = InterceptMaps::from_pins(&layout_dir)?;
             configure(&mut maps)?;
+            // Left over when an upgrade was interrupted before it retired them.
+            let retired = remove_other_layouts(pin_dir, &layout_dir)?;
             return Ok(Self {
                 layout_dir,
                 adopted: true,
                 maps,
+                retired,
             });
         }
         let mut ebpf = EbpfLoader::new()
@@ -79,7 +97,10 @@ impl Interception {
         for name in PROGRAMS {
             attach_and_pin(&mut ebpf, name, &cgroup, &layout_dir)?;
         }
+        // Only now that this build's programs run: retire an older build's.
+        let retired = remove_other_layouts(pin_dir, &layout_dir)?;
         Ok(Self {
+            retired,
             layout_dir,
             adopted: false,
             maps,
@@ -182,34 +203,61 @@ fn verifier_message(e: &aya::programs::ProgramError) -> String {
 /// frees the maps. Returns the pins removed.
 pub fn detach(pin_dir: &Path) -> Result<Vec<PathBuf>, InterceptError> {
     let mut removed = Vec::new();
-    let err = |source| InterceptError::Detach {
-        dir: pin_dir.to_owned(),
-        source,
-    };
     if !pin_dir.exists() {
         return Ok(removed);
     }
-    for layout in fs::read_dir(pin_dir).map_err(err)? {
-        let layout = layout.map_err(err)?.path();
-        if !layout.is_dir() {
-            continue;
-        }
-        // Links first: programs stop running before their maps disappear.
-        let mut entries: Vec<PathBuf> = fs::read_dir(&layout)
-            .map_err(err)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort_by_key(|p| !is_link_pin(p));
-        for entry in entries {
-            fs::remove_file(&entry).map_err(err)?;
-            removed.push(entry);
-        }
-        fs::remove_dir(&layout).map_err(err)?;
+    for layout in layout_dirs(pin_dir)? {
+        removed.extend(remove_layout(pin_dir, &layout)?);
     }
     // The pin directory itself may be shared (e.g. /sys/fs/bpf): only an
     // empty one is removed.
     let _ = fs::remove_dir(pin_dir);
     Ok(removed)
+}
+
+/// Removes every layout under `pin_dir` except `keep`; returns the ones removed.
+fn remove_other_layouts(pin_dir: &Path, keep: &Path) -> Result<Vec<PathBuf>, InterceptError> {
+    let mut retired = Vec::new();
+    for layout in layout_dirs(pin_dir)? {
+        if layout != keep {
+            remove_layout(pin_dir, &layout)?;
+            retired.push(layout);
+        }
+    }
+    Ok(retired)
+}
+
+fn layout_dirs(pin_dir: &Path) -> Result<Vec<PathBuf>, InterceptError> {
+    let err = |source| InterceptError::Detach {
+        dir: pin_dir.to_owned(),
+        source,
+    };
+    let mut dirs = Vec::new();
+    for entry in fs::read_dir(pin_dir).map_err(err)? {
+        let path = entry.map_err(err)?.path();
+        if path.is_dir() {
+            dirs.push(path);
+        }
+    }
+    Ok(dirs)
+}
+
+/// Removes one layout's pins, links first so programs stop before their maps go.
+fn remove_layout(pin_dir: &Path, layout: &Path) -> Result<Vec<PathBuf>, InterceptError> {
+    let err = |source| InterceptError::Detach {
+        dir: pin_dir.to_owned(),
+        source,
+    };
+    let mut entries: Vec<PathBuf> = fs::read_dir(layout)
+        .map_err(err)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort_by_key(|p| !is_link_pin(p));
+    for entry in &entries {
+        fs::remove_file(entry).map_err(err)?;
+    }
+    fs::remove_dir(layout).map_err(err)?;
+    Ok(entries)
 }
 
 fn is_link_pin(path: &Path) -> bool {
