@@ -40,6 +40,7 @@ pub struct GatewayBuilder {
     exempts: Vec<(String, String)>,
     startup_timeout_secs: Option<u64>,
     extra: String,
+    launcher: Vec<String>,
 }
 
 impl GatewayBuilder {
@@ -109,6 +110,12 @@ impl GatewayBuilder {
         self
     }
 
+    /// Runs the daemon through this command (e.g. `setpriv ... --`).
+    pub fn launcher(mut self, command: &[&str]) -> Self {
+        self.launcher = command.iter().map(|c| c.to_string()).collect();
+        self
+    }
+
     /// Raw TOML appended to the generated file.
     pub fn extra_toml(mut self, toml: &str) -> Self {
         self.extra.push_str(toml);
@@ -129,10 +136,20 @@ impl GatewayBuilder {
             child: None,
             pids: Vec::new(),
             config_text: String::new(),
+            launcher: self.launcher.clone(),
         };
         gw.config_text = self.render(&gw);
         fs::write(&gw.config_path, &gw.config_text).expect("writing the gateway config");
         gw
+    }
+
+    /// Writes the configuration and runs the daemon expecting it to stop on
+    /// its own (a start-up failure); returns what it said.
+    pub fn run_to_exit(self, timeout: Duration) -> (TestGateway, Output) {
+        crate::require_root();
+        let gw = self.write();
+        let out = run(&mut gw.command(), timeout);
+        (gw, out)
     }
 
     /// Writes the configuration, starts the daemon and waits until it is ready.
@@ -249,6 +266,7 @@ pub struct TestGateway {
     /// Every daemon pid this fixture started (for the leftover check).
     pids: Vec<u32>,
     config_text: String,
+    launcher: Vec<String>,
 }
 
 impl TestGateway {
@@ -304,7 +322,26 @@ impl TestGateway {
             .append(true)
             .open(&self.log_path)
             .expect("opening the gateway log");
-        let mut cmd = Command::new(crate::cordon_bin());
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log fd"))
+            .stderr(log);
+        let child = cmd.spawn().expect("spawning cordon run");
+        self.pids.push(child.id());
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    /// `cordon run` on this configuration, through the launcher if there is one.
+    fn command(&self) -> Command {
+        let mut cmd = match self.launcher.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(crate::cordon_bin());
+                cmd
+            }
+            None => Command::new(crate::cordon_bin()),
+        };
         cmd.arg("run")
             .arg("--config")
             .arg(&self.config_path)
@@ -313,14 +350,8 @@ impl TestGateway {
                 std::env::var("CORDON_TEST_LOG").unwrap_or_else(|_| "info".into()),
             )
             .env("NO_COLOR", "1")
-            .env_remove("NOTIFY_SOCKET")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dup log fd"))
-            .stderr(log);
-        let child = cmd.spawn().expect("spawning cordon run");
-        self.pids.push(child.id());
-        self.child = Some(child);
-        self.wait_ready();
+            .env_remove("NOTIFY_SOCKET");
+        cmd
     }
 
     fn wait_ready(&mut self) {
