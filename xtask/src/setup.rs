@@ -27,6 +27,7 @@ pub fn ensure() -> Result<()> {
     ensure_system_packages()?;
     ensure_postgres_user()?;
     ensure_client_libraries()?;
+    ensure_bpffs()?;
     report_kernel();
     Ok(())
 }
@@ -317,4 +318,19 @@ fn ensure_client_libraries() -> Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// Mounts bpffs at /sys/fs/bpf once, before tests start gateways in parallel:
+/// a daemon mounts it when missing, and two doing so at once would stack two
+/// mounts, hiding the first one's pins.
+fn ensure_bpffs() -> Result<()> {
+    let fs_type =
+        output(Command::new("stat").args(["-f", "-c", "%T", "/sys/fs/bpf"])).unwrap_or_default();
+    if fs_type.trim() == "bpf_fs" {
+        println!("setup: bpffs at /sys/fs/bpf: mounted");
+        return Ok(());
+    }
+    println!("setup: mounting bpffs at /sys/fs/bpf");
+    cmd::require_root("mounting bpffs")?;
+    cmd::run(Command::new("mount").args(["-t", "bpf", "bpf", "/sys/fs/bpf"]))
 }
