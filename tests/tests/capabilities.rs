@@ -31,15 +31,15 @@ fn unit_capabilities() -> Vec<String> {
     caps
 }
 
+/// setpriv's `--bounding-set` value allowing only `caps`.
+fn bounding_set(caps: &[String]) -> String {
+    let allowed: Vec<String> = caps.iter().map(|c| format!("+{c}")).collect();
+    format!("-all,{}", allowed.join(","))
+}
+
 /// A scenario whose daemon runs with only `caps` in its bounding set.
 fn scenario_with(caps: &[String]) -> Scenario {
-    let set = format!(
-        "-all,{}",
-        caps.iter()
-            .map(|c| format!("+{c}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let set = bounding_set(caps);
     Scenario::builder()
         .gateway(move |b, _| b.launcher(&["setpriv", "--bounding-set", &set, "--"]))
         .start()
@@ -101,13 +101,7 @@ fn without_net_admin_the_daemon_stops_with_the_reason() {
         .into_iter()
         .filter(|c| c != "net_admin")
         .collect();
-    let set = format!(
-        "-all,{}",
-        caps.iter()
-            .map(|c| format!("+{c}"))
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let set = bounding_set(&caps);
     let pg = TestPostgres::start();
     let (gateway, out) = GatewayBuilder::new()
         .endpoint_for(&pg)
