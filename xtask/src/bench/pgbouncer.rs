@@ -93,15 +93,21 @@ impl PgBouncer {
     pub fn port(&self) -> u16 {
         self.port
     }
+
+    /// PgBouncer's own pid (runuser's child), for its CPU time.
+    pub fn pid(&self) -> Option<u32> {
+        fs::read_to_string(self.dir.path().join("pgbouncer.pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+    }
 }
 
 impl Drop for PgBouncer {
     fn drop(&mut self) {
         // Signal PgBouncer itself (runuser may not pass SIGTERM on).
-        let pid = fs::read_to_string(self.dir.path().join("pgbouncer.pid")).ok();
-        if let Some(pid) = pid.and_then(|p| p.trim().parse::<i32>().ok()) {
+        if let Some(pid) = self.pid() {
             // SAFETY: kill(2) with a pid PgBouncer wrote for itself.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
