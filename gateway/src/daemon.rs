@@ -14,6 +14,7 @@ use crate::{
     intercept::Interception,
     server,
     state::{InterceptionInfo, Runtime, Shared},
+    workers::Workers,
 };
 
 /// How often the cgroup tree is re-scanned for exempt units that appeared.
@@ -79,12 +80,18 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
     ));
     admin::serve(&admin_socket, Arc::clone(&shared))
         .with_context(|| format!("binding the admin socket {}", admin_socket.display()))?;
+    let worker_count = shared.runtime().config.gateway.worker_threads;
+    let workers = Arc::new(Workers::start(worker_count).context("starting session workers")?);
     for listener in listeners {
-        tokio::spawn(server::accept_loop(listener, Arc::clone(&shared)));
+        tokio::spawn(server::accept_loop(
+            listener,
+            Arc::clone(&shared),
+            Arc::clone(&workers),
+        ));
     }
     tokio::spawn(rescan_exempt(Arc::clone(&shared)));
     notify_systemd(&[sd_notify::NotifyState::Ready]);
-    info!(port, endpoints = ?shared.runtime().endpoint_addresses(), "gateway ready");
+    info!(port, workers = workers.count(), endpoints = ?shared.runtime().endpoint_addresses(), "gateway ready");
 
     wait_for_signals(&shared).await?;
     drain(&shared).await;
@@ -155,6 +162,10 @@ pub fn reload(shared: &Shared) -> anyhow::Result<String> {
         (
             "gateway.listen_port",
             config.gateway.listen_port != old.config.gateway.listen_port,
+        ),
+        (
+            "gateway.worker_threads",
+            config.gateway.worker_threads != old.config.gateway.worker_threads,
         ),
         (
             "intercept.pin_dir",

@@ -19,3 +19,4 @@ pub mod sessions;
 pub mod state;
 pub mod stream;
 pub mod upstream;
+pub mod workers;

@@ -53,7 +53,8 @@ fn main() -> ExitCode {
 
 fn run(config: PathBuf, format: LogFormat) -> anyhow::Result<()> {
     init_tracing(format);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    // Accepting, the admin socket and signals; sessions run on their own workers.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(daemon::run(&config)).inspect_err(|e| {

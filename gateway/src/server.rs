@@ -7,10 +7,10 @@ use std::{
     time::Duration,
 };
 
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tracing::{error, warn};
 
-use crate::{session, state::Shared};
+use crate::{session, state::Shared, workers::Workers};
 
 /// Binds 127.0.0.1:port and [::1]:port. IPv4 is required; IPv6 is optional
 /// (a host without ::1 simply refuses redirected IPv6 connects).
@@ -42,8 +42,8 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(1024)
 }
 
-/// Accepts forever, one task per connection.
-pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+/// Accepts forever and hands each connection to a session worker.
+pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, workers: Arc<Workers>) {
     loop {
         match listener.accept().await {
             Ok((tcp, peer)) => {
@@ -55,7 +55,21 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                     }
                 };
                 let _ = tcp.set_nodelay(true);
-                tokio::spawn(session::serve(tcp, peer, local, Arc::clone(&shared)));
+                // Re-registered on the worker's own reactor.
+                let tcp = match tcp.into_std() {
+                    Ok(tcp) => tcp,
+                    Err(e) => {
+                        warn!(%peer, reason = %e, "dropping connection that cannot move to a worker");
+                        continue;
+                    }
+                };
+                let shared = Arc::clone(&shared);
+                workers.spawn(move || async move {
+                    match TcpStream::from_std(tcp) {
+                        Ok(tcp) => session::serve(tcp, peer, local, shared).await,
+                        Err(e) => warn!(%peer, reason = %e, "dropping connection the worker cannot register"),
+                    }
+                });
             }
             Err(e) => {
                 // Out of descriptors and the like: back off instead of spinning.

@@ -34,6 +34,7 @@ pub struct GatewayTable {
     pub state_dir: Option<PathBuf>,
     pub admin_socket: Option<PathBuf>,
     pub startup_timeout_secs: Option<Spanned<u64>>,
+    pub worker_threads: Option<Spanned<usize>>,
     pub tls_cert: Option<Spanned<PathBuf>>,
     pub tls_key: Option<Spanned<PathBuf>>,
 }

@@ -41,6 +41,8 @@ pub struct Gateway {
     pub state_dir: PathBuf,
     pub admin_socket: PathBuf,
     pub startup_timeout_secs: u64,
+    /// Session worker threads (each its own single-threaded runtime).
+    pub worker_threads: usize,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
 }
@@ -190,6 +192,7 @@ impl Validator<'_> {
             state_dir: "/var/lib/cordon".into(),
             admin_socket: "/run/cordon/admin.sock".into(),
             startup_timeout_secs: 10,
+            worker_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             tls_cert: None,
             tls_key: None,
         };
@@ -213,6 +216,12 @@ impl Validator<'_> {
                 ));
             }
             gateway.startup_timeout_secs = timeout.into_inner();
+        }
+        if let Some(threads) = raw.worker_threads {
+            if !(1..=256).contains(threads.get_ref()) {
+                return Err(self.error(&threads, "worker_threads", "must be from 1 to 256"));
+            }
+            gateway.worker_threads = threads.into_inner();
         }
         gateway.state_dir = raw.state_dir.unwrap_or(gateway.state_dir);
         gateway.admin_socket = raw.admin_socket.unwrap_or(gateway.admin_socket);
