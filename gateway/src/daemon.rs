@@ -82,18 +82,26 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("binding the admin socket {}", admin_socket.display()))?;
     let worker_count = shared.runtime().config.gateway.worker_threads;
     let workers = Arc::new(Workers::start(worker_count).context("starting session workers")?);
-    for listener in listeners {
-        tokio::spawn(server::accept_loop(
-            listener,
-            Arc::clone(&shared),
-            Arc::clone(&workers),
-        ));
-    }
+    let accepting: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| {
+            tokio::spawn(server::accept_loop(
+                listener,
+                Arc::clone(&shared),
+                Arc::clone(&workers),
+            ))
+        })
+        .collect();
     tokio::spawn(rescan_exempt(Arc::clone(&shared)));
     notify_systemd(&[sd_notify::NotifyState::Ready]);
     info!(port, workers = workers.count(), endpoints = ?shared.runtime().endpoint_addresses(), "gateway ready");
 
     wait_for_signals(&shared).await?;
+    // Closing the listeners first: new agents are refused, not half-served.
+    for task in accepting {
+        task.abort();
+        let _ = task.await;
+    }
     drain(&shared).await;
     Ok(())
 }

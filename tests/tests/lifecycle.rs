@@ -300,3 +300,42 @@ fn another_builds_programs_are_retired_at_start() {
     assert_eq!(out.out(), ROLE);
     s.finish();
 }
+
+/// SIGTERM: the listeners close at once (new agents are refused), a session
+/// in progress finishes, the daemon exits cleanly, and the interception stays.
+#[test]
+fn sigterm_drains_live_sessions_and_refuses_new_ones() {
+    require_root();
+    let mut s = Scenario::start();
+    let info = s.conninfo("127.0.0.1");
+    let live = psql_spawn(
+        &s.agent,
+        &info,
+        &["SELECT pg_sleep(2)", "SELECT current_user"],
+    );
+    s.wait_session_opened(live.pid());
+    let pid = s.gateway.pid().expect("the daemon runs");
+    // SAFETY: kill(2) with a pid we started and a valid signal number.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+    s.gateway.wait_for_log(
+        &["stopping; waiting for live sessions"],
+        Duration::from_secs(5),
+    );
+
+    let out = psql(&s.agent, &info, "SELECT current_user");
+    out.expect_failure("a new connection while the gateway drains");
+    assert!(out.stderr.contains("Connection refused"), "{out}");
+
+    let out = live.wait(Duration::from_secs(30));
+    out.expect_success("the session in progress when SIGTERM came");
+    assert!(out.out().ends_with(ROLE), "{out}");
+    assert_eq!(s.gateway.stop(), Some(0), "a clean exit after draining");
+    s.gateway.wait_for_log(
+        &["stopped; interception stays attached"],
+        Duration::from_secs(5),
+    );
+    let out = psql(&s.agent, &info, "SELECT current_user");
+    out.expect_failure("a connection after the stop");
+    assert!(out.stderr.contains("Connection refused"), "{out}");
+    s.finish();
+}
