@@ -34,8 +34,9 @@ pub fn clean_pg_env(cmd: &mut Command) {
     ] {
         cmd.env_remove(var);
     }
-    // No ~/.pgpass either: the agent must not hold a secret.
-    cmd.env("PGPASSFILE", "/dev/null");
+    // No ~/.pgpass either: the agent must not hold a secret. (A missing file
+    // is ignored quietly; /dev/null would make libpq warn.)
+    cmd.env("PGPASSFILE", "/nonexistent/cordon-no-pgpass");
 }
 
 /// A libpq connection string (values must not contain spaces or quotes).
