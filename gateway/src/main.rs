@@ -80,6 +80,11 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
     for credential in &config.credentials {
         credential.resolve_password()?;
     }
+    for endpoint in &config.endpoints {
+        cordon::upstream::TlsMode::for_endpoint(endpoint).map_err(|e| {
+            anyhow::anyhow!("{}: endpoint \"{}\": {e}", file.display(), endpoint.name)
+        })?;
+    }
     println!(
         "{}: ok ({} endpoints, {} identities, {} bindings, {} exemptions)",
         file.display(),

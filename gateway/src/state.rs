@@ -17,6 +17,7 @@ use crate::{
     identity::{self, Bindings, Cgroup2, RuntimeBindings},
     intercept::{InterceptError, InterceptMaps, KernelOrigin},
     sessions::SessionRegistry,
+    upstream::TlsMode,
 };
 
 /// One consistent view of the configuration, with credentials resolved.
@@ -25,6 +26,8 @@ pub struct Runtime {
     pub bindings: Bindings,
     /// Upstream password per role (None: the role logs in without one).
     pub passwords: HashMap<String, Option<String>>,
+    /// Upstream TLS per endpoint name, CA files already read.
+    pub upstream_tls: HashMap<String, TlsMode>,
 }
 
 impl Runtime {
@@ -34,11 +37,18 @@ impl Runtime {
             let password = credential.resolve_password()?;
             passwords.insert(credential.role.clone(), password);
         }
+        let mut upstream_tls = HashMap::new();
+        for endpoint in &config.endpoints {
+            let mode = TlsMode::for_endpoint(endpoint)
+                .map_err(|e| anyhow::anyhow!("endpoint \"{}\": {e}", endpoint.name))?;
+            upstream_tls.insert(endpoint.name.clone(), mode);
+        }
         let bindings = Bindings::new(&config.bindings, runtime_bindings, &config.exempt);
         Ok(Self {
             config,
             bindings,
             passwords,
+            upstream_tls,
         })
     }
 

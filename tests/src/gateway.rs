@@ -27,6 +27,8 @@ pub struct Endpoint {
     pub name: String,
     pub addresses: Vec<String>,
     pub tls: String,
+    /// Extra `key = "value"` lines for the table (tls_ca, tls_server_name).
+    pub extra: Vec<(String, String)>,
 }
 
 /// Builds a configuration and starts a daemon on it.
@@ -68,7 +70,15 @@ impl GatewayBuilder {
             name: name.into(),
             addresses: addresses.iter().map(|a| a.to_string()).collect(),
             tls: tls.into(),
+            extra: Vec::new(),
         });
+        self
+    }
+
+    /// Adds `key = "value"` to the last `[[endpoint]]`.
+    pub fn endpoint_setting(mut self, key: &str, value: &str) -> Self {
+        let endpoint = self.endpoints.last_mut().expect("an endpoint to add to");
+        endpoint.extra.push((key.into(), value.into()));
         self
     }
 
@@ -189,6 +199,9 @@ impl GatewayBuilder {
                 addrs.join(", "),
                 q(&e.tls)
             );
+            for (key, value) in &e.extra {
+                let _ = writeln!(t, "{key} = {}", q(value));
+            }
         }
         for (role, password) in &self.credentials {
             let _ = writeln!(

@@ -80,7 +80,7 @@ impl TestPostgres {
             dir.path().display()
         );
         if ssl {
-            make_certificate(&data);
+            make_certificate(dir.path(), &data);
             conf.push_str("ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
         }
         append(&data.join("postgresql.conf"), &conf);
@@ -143,6 +143,11 @@ impl TestPostgres {
 
     pub fn ssl(&self) -> bool {
         self.ssl
+    }
+
+    /// The CA that signed the server's certificate (servers started with TLS).
+    pub fn ca_cert(&self) -> Option<PathBuf> {
+        self.ssl.then(|| self.dir.path().join("ca.crt"))
     }
 
     /// The network namespace the server runs in, if not the host's.
@@ -314,16 +319,62 @@ fn append(path: &Path, text: &str) {
         .expect("appending to postgresql.conf");
 }
 
-fn make_certificate(data: &Path) {
+/// The name the test server's certificate carries besides its addresses.
+pub const SERVER_DNS_NAME: &str = "db.cordon.test";
+
+/// A throwaway CA (`ca.crt`, `ca.key` in `dir`); returns the certificate's path.
+pub fn make_ca(dir: &Path) -> PathBuf {
     let mut cmd = Command::new("openssl");
     cmd.args([
         "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
     ])
-    .args(["-subj", "/CN=localhost", "-keyout"])
-    .arg(data.join("server.key"))
+    .args(["-subj", "/CN=cordon test CA", "-keyout"])
+    .arg(dir.join("ca.key"))
     .arg("-out")
-    .arg(data.join("server.crt"));
-    run(&mut cmd, Duration::from_secs(60)).expect_success("openssl req (test certificate)");
+    .arg(dir.join("ca.crt"));
+    run(&mut cmd, Duration::from_secs(60)).expect_success("openssl req (test CA)");
+    dir.join("ca.crt")
+}
+
+/// A server certificate signed by a throwaway CA in `dir`, naming the
+/// loopback addresses and SERVER_DNS_NAME, installed as the server's.
+fn make_certificate(dir: &Path, data: &Path) {
+    make_ca(dir);
+    let ext = dir.join("server.ext");
+    fs::write(
+        &ext,
+        format!("subjectAltName=IP:127.0.0.1,IP:127.0.0.2,IP:::1,DNS:{SERVER_DNS_NAME}\n"),
+    )
+    .expect("writing the certificate extensions");
+    let mut request = Command::new("openssl");
+    request
+        .args([
+            "req",
+            "-new",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+        ])
+        .arg(data.join("server.key"))
+        .arg("-out")
+        .arg(dir.join("server.csr"));
+    run(&mut request, Duration::from_secs(60)).expect_success("openssl req (server key)");
+    let mut sign = Command::new("openssl");
+    sign.args(["x509", "-req", "-days", "2", "-in"])
+        .arg(dir.join("server.csr"))
+        .arg("-CA")
+        .arg(dir.join("ca.crt"))
+        .arg("-CAkey")
+        .arg(dir.join("ca.key"))
+        .args(["-CAcreateserial", "-extfile"])
+        .arg(&ext)
+        .arg("-out")
+        .arg(data.join("server.crt"));
+    run(&mut sign, Duration::from_secs(60))
+        .expect_success("openssl x509 (sign the server certificate)");
     let (uid, gid) = crate::tempdir::user_ids(PG_OS_USER);
     for file in ["server.key", "server.crt"] {
         let path = data.join(file);

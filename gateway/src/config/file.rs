@@ -52,8 +52,9 @@ pub struct InterceptTable {
 pub struct EndpointTable {
     pub name: Spanned<String>,
     pub addresses: Spanned<Vec<SocketAddr>>,
-    #[serde(default)]
-    pub tls: UpstreamTls,
+    pub tls: Option<Spanned<UpstreamTls>>,
+    pub tls_ca: Option<Spanned<PathBuf>>,
+    pub tls_server_name: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

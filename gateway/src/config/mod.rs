@@ -55,13 +55,25 @@ pub struct Intercept {
     pub socket_mark: u32,
 }
 
+/// Upstream TLS, named as libpq's sslmode values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum UpstreamTls {
     Disable,
     #[default]
     Prefer,
     Require,
+    /// Require, and the server's certificate must chain to `tls_ca`.
+    VerifyCa,
+    /// VerifyCa, and the certificate must name the server (`tls_server_name`,
+    /// else the address connected to).
+    VerifyFull,
+}
+
+impl UpstreamTls {
+    pub fn verifies(self) -> bool {
+        matches!(self, UpstreamTls::VerifyCa | UpstreamTls::VerifyFull)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +81,10 @@ pub struct Endpoint {
     pub name: String,
     pub addresses: Vec<SocketAddr>,
     pub tls: UpstreamTls,
+    /// PEM file of the CA(s) the server's certificate must chain to.
+    pub tls_ca: Option<PathBuf>,
+    /// The name the certificate must carry (verify-full).
+    pub tls_server_name: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -330,13 +346,56 @@ impl Validator<'_> {
                     ));
                 }
             }
+            self.endpoint_tls(&table)?;
             endpoints.push(Endpoint {
                 name: table.name.into_inner(),
                 addresses: table.addresses.into_inner(),
-                tls: table.tls,
+                tls: table.tls.map(Spanned::into_inner).unwrap_or_default(),
+                tls_ca: table.tls_ca.map(Spanned::into_inner),
+                tls_server_name: table.tls_server_name.map(Spanned::into_inner),
             });
         }
         Ok(endpoints)
+    }
+
+    /// verify-ca and verify-full need a CA; a CA or server name without
+    /// verification would be silently ignored, so both are refused.
+    fn endpoint_tls(&self, table: &file::EndpointTable) -> Result<(), ConfigError> {
+        let mode = table.tls.as_ref().map(|t| *t.get_ref()).unwrap_or_default();
+        match (&table.tls, &table.tls_ca) {
+            (Some(tls), None) if mode.verifies() => {
+                return Err(self.error(
+                    tls,
+                    "tls",
+                    "verify-ca and verify-full need tls_ca (a PEM file of the CA)",
+                ))
+            }
+            (_, Some(ca)) if !mode.verifies() => {
+                return Err(self.error(
+                    ca,
+                    "tls_ca",
+                    "is only used with tls = \"verify-ca\" or \"verify-full\"",
+                ))
+            }
+            _ => {}
+        }
+        if let Some(name) = &table.tls_server_name {
+            if mode != UpstreamTls::VerifyFull {
+                return Err(self.error(
+                    name,
+                    "tls_server_name",
+                    "is only used with tls = \"verify-full\"",
+                ));
+            }
+            if rustls::pki_types::ServerName::try_from(name.get_ref().as_str()).is_err() {
+                return Err(self.error(
+                    name,
+                    "tls_server_name",
+                    "is not a valid DNS name or IP address",
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn credentials(&self, raw: Vec<file::CredentialTable>) -> Result<Vec<Credential>, ConfigError> {

@@ -135,3 +135,31 @@ fn password_files_must_be_private() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn upstream_tls_settings_must_fit_the_mode() {
+    let endpoint = "addresses = [\"127.0.0.1:5432\", \"[::1]:5432\"]";
+    let with = |extra: &str| MINIMAL.replace(endpoint, &format!("{endpoint}\n{extra}"));
+    let e = error_of(&with("tls = \"verify-full\""));
+    assert!(
+        e.contains("field `tls`") && e.contains("need tls_ca"),
+        "{e}"
+    );
+    let e = error_of(&with("tls = \"require\"\ntls_ca = \"/etc/ca.pem\""));
+    assert!(e.contains("field `tls_ca`"), "{e}");
+    let e = error_of(&with(
+        "tls = \"verify-ca\"\ntls_ca = \"/etc/ca.pem\"\ntls_server_name = \"db\"",
+    ));
+    assert!(e.contains("field `tls_server_name`"), "{e}");
+    let e = error_of(&with("tls = \"verify-everything\""));
+    assert!(e.contains("field `tls`"), "{e}");
+    let config = parse(&with(
+        "tls = \"verify-full\"\ntls_ca = \"/etc/ca.pem\"\ntls_server_name = \"db.internal\"",
+    ))
+    .unwrap();
+    assert_eq!(config.endpoints[0].tls, UpstreamTls::VerifyFull);
+    assert_eq!(
+        config.endpoints[0].tls_server_name.as_deref(),
+        Some("db.internal")
+    );
+}

@@ -2,7 +2,6 @@
 //! Only what the kernel recorded counts; the client's own claims never do.
 
 use crate::{
-    config::UpstreamTls,
     intercept::KernelOrigin,
     protocol::{backend::GatewayError, sqlstate},
     state::{Runtime, Shared},
@@ -89,16 +88,26 @@ pub fn admit(
             )
         })?;
     let password = runtime.passwords.get(&identity.role).cloned().flatten();
+    // Built from the same configuration as the endpoints, so always present.
+    let upstream_tls: TlsMode = runtime
+        .upstream_tls
+        .get(&endpoint.name)
+        .cloned()
+        .ok_or_else(|| {
+            GatewayError::fatal(
+                sqlstate::INTERNAL_ERROR,
+                format!(
+                    "cordon: no upstream TLS settings for endpoint \"{}\"",
+                    endpoint.name
+                ),
+            )
+        })?;
     Ok(Admitted {
         cgroup,
         identity: identity.name.clone(),
         role: identity.role.clone(),
         password,
-        upstream_tls: match endpoint.tls {
-            UpstreamTls::Disable => TlsMode::Disable,
-            UpstreamTls::Prefer => TlsMode::Prefer,
-            UpstreamTls::Require => TlsMode::Require,
-        },
+        upstream_tls,
         origin,
     })
 }

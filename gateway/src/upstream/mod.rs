@@ -7,22 +7,61 @@ mod cancel;
 mod connect;
 mod tls;
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use bytes::BytesMut;
 use postgres_protocol::message::{backend::Message, frontend};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::stream::MaybeTls;
+use crate::{
+    config::{Endpoint, UpstreamTls},
+    stream::MaybeTls,
+};
 
 pub use cancel::send_cancel;
 pub use connect::connect_marked;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum TlsMode {
     Disable,
     Prefer,
     Require,
+    /// The server's certificate is checked by `config` (verify-ca or
+    /// verify-full), against `server_name`, else the address connected to.
+    Verify {
+        config: Arc<rustls::ClientConfig>,
+        server_name: Option<rustls::pki_types::ServerName<'static>>,
+    },
+}
+
+impl TlsMode {
+    /// The mode an endpoint's configuration asks for; reads its CA file.
+    pub fn for_endpoint(endpoint: &Endpoint) -> Result<Self, String> {
+        let check_name = match endpoint.tls {
+            UpstreamTls::Disable => return Ok(TlsMode::Disable),
+            UpstreamTls::Prefer => return Ok(TlsMode::Prefer),
+            UpstreamTls::Require => return Ok(TlsMode::Require),
+            UpstreamTls::VerifyCa => false,
+            UpstreamTls::VerifyFull => true,
+        };
+        let ca = endpoint.tls_ca.as_deref().ok_or_else(|| {
+            format!(
+                "endpoint \"{}\" verifies TLS but names no tls_ca",
+                endpoint.name
+            )
+        })?;
+        let server_name = match &endpoint.tls_server_name {
+            Some(name) => Some(
+                rustls::pki_types::ServerName::try_from(name.clone())
+                    .map_err(|e| format!("tls_server_name \"{name}\": {e}"))?,
+            ),
+            None => None,
+        };
+        Ok(TlsMode::Verify {
+            config: tls::verifying_config(ca, check_name)?,
+            server_name,
+        })
+    }
 }
 
 pub struct LoginRequest<'a> {
@@ -84,7 +123,7 @@ pub async fn login(request: &LoginRequest<'_>) -> Result<Upstream, UpstreamError
 
 async fn login_inner(request: &LoginRequest<'_>) -> Result<Upstream, UpstreamError> {
     let tcp = connect_marked(request.address, request.socket_mark).await?;
-    let mut stream = tls::negotiate(tcp, request.address, request.tls).await?;
+    let mut stream = tls::negotiate(tcp, request.address, &request.tls).await?;
     let tls = stream.is_tls();
     let mut buf = BytesMut::new();
     let mut parameters: Vec<(&str, &str)> =
