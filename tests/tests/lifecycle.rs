@@ -339,3 +339,54 @@ fn sigterm_drains_live_sessions_and_refuses_new_ones() {
     assert!(out.stderr.contains("Connection refused"), "{out}");
     s.finish();
 }
+
+/// An agent killed mid-query: its query is cancelled and the server
+/// connection closed at once, not left running until it next writes.
+#[test]
+fn a_client_killed_mid_query_leaves_nothing_running_upstream() {
+    require_root();
+    let s = Scenario::start();
+    let info = s.conninfo("127.0.0.1");
+    let running = psql_spawn(&s.agent, &info, &["SELECT pg_sleep(30)"]);
+    s.wait_session_opened(running.pid());
+    let backends = || {
+        s.pg.psql_admin(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = '{ROLE}'"
+        ))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while backends() != "1" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the query never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) on a child we started.
+    assert_eq!(
+        unsafe { libc::kill(running.pid() as i32, libc::SIGKILL) },
+        0
+    );
+    let killed = running.wait(Duration::from_secs(10));
+    assert_eq!(
+        killed.code, None,
+        "psql should have died of SIGKILL: {killed}"
+    );
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while backends() != "0" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server still runs the dead client's query:\n{}",
+            s.pg.psql_admin(&format!(
+                "SELECT pid, state, query FROM pg_stat_activity WHERE usename = '{ROLE}'"
+            ))
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s.gateway.wait_for_log(
+        &["client went away without Terminate"],
+        Duration::from_secs(5),
+    );
+    s.finish();
+}

@@ -4,6 +4,7 @@
 //! ErrorResponse naming the reason; nothing is ever passed through unjudged.
 
 mod admit;
+mod eof_watch;
 mod handshake;
 mod params;
 
@@ -22,6 +23,7 @@ use crate::{
     upstream,
 };
 pub use admit::Admitted;
+use eof_watch::{ClientEnd, EofWatch};
 use handshake::Hello;
 
 /// Serves one accepted connection to the end. Never panics the daemon: every
@@ -150,7 +152,24 @@ async fn run(
         "session opened"
     );
     // The relay: a byte pipe for now; the protocol engine replaces it.
-    match tokio::io::copy_bidirectional(&mut client, &mut server.stream).await {
+    let (mut client, client_end) = EofWatch::new(client);
+    let relay = tokio::io::copy_bidirectional(&mut client, &mut server.stream);
+    tokio::pin!(relay);
+    let result = tokio::select! {
+        result = &mut relay => result,
+        Ok(ClientEnd::Vanished) = client_end => {
+            // Nobody will read what a still-running query returns: stop it
+            // now rather than when the server next writes to a closed socket.
+            let mark = runtime.config.intercept.socket_mark;
+            let destination = admitted.origin.destination;
+            match upstream::send_cancel(destination, mark, server.process_id, server.secret_key).await {
+                Ok(()) => info!("client went away without Terminate; its query, if any, was cancelled"),
+                Err(e) => warn!(reason = %e, "client went away; cancelling its query failed"),
+            }
+            relay.await
+        }
+    };
+    match result {
         Ok((to_server, to_client)) => info!(to_server, to_client, "session closed"),
         Err(e) => info!(reason = %e, "session closed"),
     }
