@@ -34,8 +34,8 @@ use aya_ebpf::{
     programs::{SockAddrContext, SockContext, SockOpsContext},
 };
 use gateway_common::{
-    is_v4_mapped, v4_mapped, Addr6, ConnTuple, Origin, Settings, SocketRecord, TargetKey,
-    AF_INET, AF_INET6, MAX_CGROUP_DEPTH, MAX_EXEMPT, MAX_TARGETS, MAX_TRACKED_SOCKETS,
+    is_v4_mapped, v4_mapped, Addr6, ConnTuple, Origin, Settings, SocketRecord, TargetKey, AF_INET,
+    AF_INET6, MAX_CGROUP_DEPTH, MAX_EXEMPT, MAX_TARGETS, MAX_TRACKED_SOCKETS,
 };
 
 /// Return value that lets the syscall go on (cgroup hooks: 0 would refuse it).
