@@ -116,7 +116,7 @@ pub fn cordon_sock_ops(ctx: SockOpsContext) -> u32 {
     let ops = ctx.ops;
     // SAFETY: ops points at the kernel's bpf_sock_ops for this callback.
     let cookie = unsafe { bpf_get_socket_cookie(ops as *mut c_void) };
-    let Some(record) = SOCKETS.get_ptr_mut(&cookie) else {
+    let Some(record) = SOCKETS.get_ptr_mut(cookie) else {
         return PROCEED as u32;
     };
     // SAFETY: every field is a plain u32 of the context; loaded unconditionally.
@@ -159,7 +159,7 @@ pub fn cordon_sock_ops(ctx: SockOpsContext) -> u32 {
     };
     // SAFETY: record is a live map value pointer for this cookie.
     unsafe {
-        let _ = ORIGINS.insert(&tuple, &(*record).origin, 0);
+        let _ = ORIGINS.insert(tuple, (*record).origin, 0);
         (*record).tuple = tuple;
         (*record).has_tuple = 1;
     }
@@ -172,7 +172,7 @@ pub fn cordon_getpeername4(ctx: SockAddrContext) -> i32 {
     // SAFETY: valid context; lookup result copied before use.
     unsafe {
         let cookie = bpf_get_socket_cookie(sa as *mut c_void);
-        if let Some(record) = SOCKETS.get(&cookie) {
+        if let Some(record) = SOCKETS.get(cookie) {
             let origin = record.origin;
             write_volatile(addr_of_mut!((*sa).user_ip4), origin.dst_addr[3]);
             write_volatile(addr_of_mut!((*sa).user_port), port_be(origin.dst_port));
@@ -187,7 +187,7 @@ pub fn cordon_getpeername6(ctx: SockAddrContext) -> i32 {
     // SAFETY: valid context; one word per store.
     unsafe {
         let cookie = bpf_get_socket_cookie(sa as *mut c_void);
-        if let Some(record) = SOCKETS.get(&cookie) {
+        if let Some(record) = SOCKETS.get(cookie) {
             let dst = record.origin.dst_addr;
             let port = record.origin.dst_port;
             write_volatile(addr_of_mut!((*sa).user_ip6[0]), dst[0]);
@@ -205,12 +205,12 @@ pub fn cordon_sock_release(ctx: SockContext) -> i32 {
     // SAFETY: valid bpf_sock context.
     let cookie = unsafe { bpf_get_socket_cookie(ctx.sock as *mut c_void) };
     // SAFETY: the value is copied out before the entries are removed.
-    if let Some(record) = unsafe { SOCKETS.get(&cookie) } {
+    if let Some(record) = unsafe { SOCKETS.get(cookie) } {
         if record.has_tuple != 0 {
             let tuple = record.tuple;
-            let _ = ORIGINS.remove(&tuple);
+            let _ = ORIGINS.remove(tuple);
         }
-        let _ = SOCKETS.remove(&cookie);
+        let _ = SOCKETS.remove(cookie);
     }
     PROCEED
 }
@@ -220,9 +220,7 @@ pub fn cordon_sock_release(ctx: SockContext) -> i32 {
 fn redirect_settings(sa: *mut bpf_sock_addr, dst: &Addr6, port: u32) -> Option<Settings> {
     let key = TargetKey { addr: *dst, port };
     // SAFETY: lookup result is only tested for presence.
-    if unsafe { TARGETS.get(&key) }.is_none() {
-        return None;
-    }
+    unsafe { TARGETS.get(key) }?;
     let settings = *SETTINGS.get(0)?;
     // SAFETY: ctx->sk is a valid socket pointer in sock_addr programs.
     let mark = unsafe {
@@ -249,7 +247,7 @@ fn cgroup_is_exempt() -> bool {
             return false;
         }
         // SAFETY: presence test only.
-        if unsafe { EXEMPT.get(&id) }.is_some() {
+        if unsafe { EXEMPT.get(id) }.is_some() {
             return true;
         }
         level += 1;
@@ -286,7 +284,7 @@ fn remember_origin(sa: *mut bpf_sock_addr, dst: Addr6, port: u32, family: u32) {
     // SAFETY: valid context pointer.
     let cookie = unsafe { bpf_get_socket_cookie(sa as *mut c_void) };
     // A full map still redirects: the gateway then finds no origin and refuses.
-    let _ = SOCKETS.insert(&cookie, &record, 0);
+    let _ = SOCKETS.insert(cookie, record, 0);
 }
 
 /// # Safety
