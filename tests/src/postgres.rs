@@ -26,8 +26,6 @@ pub struct TestPostgres {
     dir: TempDir,
     port: u16,
     ssl: bool,
-    /// The namespace the server runs in, when not the host's.
-    netns: Option<String>,
 }
 
 impl TestPostgres {
@@ -119,12 +117,7 @@ impl TestPostgres {
                 .args(["-o", &format!("-p {port}"), "-w", "-t", "30", "start"])
                 .run_timeout(Duration::from_secs(40));
             if out.success() {
-                let pg = Self {
-                    dir,
-                    port,
-                    ssl,
-                    netns: ns.map(|ns| ns.name().to_owned()),
-                };
+                let pg = Self { dir, port, ssl };
                 pg.psql_admin("SELECT 1");
                 return pg;
             }
@@ -148,11 +141,6 @@ impl TestPostgres {
     /// The CA that signed the server's certificate (servers started with TLS).
     pub fn ca_cert(&self) -> Option<PathBuf> {
         self.ssl.then(|| self.dir.path().join("ca.crt"))
-    }
-
-    /// The network namespace the server runs in, if not the host's.
-    pub fn netns(&self) -> Option<&str> {
-        self.netns.as_deref()
     }
 
     /// The directory holding the unix socket (`.s.PGSQL.<port>`).

@@ -3,7 +3,7 @@
 use std::{
     io,
     os::{fd::AsRawFd, unix::fs::MetadataExt},
-    path::{Path, PathBuf},
+    path::PathBuf,
 };
 
 #[derive(Debug, Clone)]
@@ -22,14 +22,6 @@ impl Cgroup2 {
                 )
             })?;
         Ok(Self { mount })
-    }
-
-    pub fn at(mount: PathBuf) -> Self {
-        Self { mount }
-    }
-
-    pub fn mount(&self) -> &Path {
-        &self.mount
     }
 
     /// The directory of a cgroup given as a path under the mount ("/a/b").

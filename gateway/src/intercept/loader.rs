@@ -21,7 +21,7 @@ const LAYOUT_FORMAT: &str = "v1";
 /// The directory name this build's programs are pinned under: the format and
 /// a hash of the eBPF object. A daemon adopts only pins of its own build; an
 /// upgraded one attaches its own programs and then removes the older ones.
-pub fn layout_name() -> String {
+fn layout_name() -> String {
     format!("{LAYOUT_FORMAT}-{:016x}", fnv1a(OBJECT))
 }
 

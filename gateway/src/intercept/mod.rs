@@ -12,7 +12,7 @@ mod loader;
 mod maps;
 
 pub use addr::{addr6_from_ip, ip_from_addr6, socket_from_parts};
-pub use loader::{detach, layout_name, pinned_links, InterceptError, Interception};
+pub use loader::{detach, pinned_links, InterceptError, Interception};
 pub use maps::{InterceptMaps, KernelOrigin};
 
 /// Programs in the object, in the order they are attached. `sock_release` and
