@@ -9,6 +9,19 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// Sends `signal` to `pid`, panicking (with the errno) if it cannot be sent.
+#[track_caller]
+pub fn send_signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) has no memory-safety preconditions.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    assert_eq!(
+        rc,
+        0,
+        "kill -{signal} {pid}: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
 /// What a finished (or killed) child left behind.
 #[derive(Clone)]
 pub struct Output {

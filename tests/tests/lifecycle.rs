@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use cordon_e2e::{
     clients::{probe_field, probe_sql, psql, psql_spawn},
+    process::send_signal,
     require_root,
     scenario::{Scenario, APP_PASSWORD, APP_USER, IDENTITY, ROLE},
 };
@@ -198,14 +199,7 @@ fn sighup_reloads_the_file_and_a_broken_file_changes_nothing() {
     let s = Scenario::builder().unbound_agent().start();
     let info = s.conninfo("127.0.0.1");
     let pid = s.gateway.pid().expect("the daemon runs");
-    let hangup = || {
-        // SAFETY: kill(2) with a pid we started and a valid signal number.
-        assert_eq!(
-            unsafe { libc::kill(pid as i32, libc::SIGHUP) },
-            0,
-            "kill -HUP {pid}"
-        );
-    };
+    let hangup = || send_signal(pid, libc::SIGHUP);
     let sqlstate = || {
         probe_field(
             &probe_sql(&s.agent, &info, "SELECT current_user"),
@@ -315,8 +309,7 @@ fn sigterm_drains_live_sessions_and_refuses_new_ones() {
     );
     s.wait_session_opened(live.pid());
     let pid = s.gateway.pid().expect("the daemon runs");
-    // SAFETY: kill(2) with a pid we started and a valid signal number.
-    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+    send_signal(pid, libc::SIGTERM);
     s.gateway.wait_for_log(
         &["stopping; waiting for live sessions"],
         Duration::from_secs(5),
@@ -362,11 +355,7 @@ fn a_client_killed_mid_query_leaves_nothing_running_upstream() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // SAFETY: kill(2) on a child we started.
-    assert_eq!(
-        unsafe { libc::kill(running.pid() as i32, libc::SIGKILL) },
-        0
-    );
+    send_signal(running.pid(), libc::SIGKILL);
     let killed = running.wait(Duration::from_secs(10));
     assert_eq!(
         killed.code, None,
