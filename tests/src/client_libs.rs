@@ -25,38 +25,49 @@ pub fn node_dir() -> PathBuf {
     root().join("node")
 }
 
-fn script(name: &str) -> PathBuf {
-    workspace_dir().join("tests").join("clients").join(name)
-}
-
 /// `python3 tests/clients/<script> DSN SQL` inside `cgroup`.
 pub fn python(cgroup: &CgroupGuard, script_name: &str, dsn: &str, sql: &str) -> Command {
-    let dir = python_dir();
-    assert!(
-        dir.is_dir(),
-        "{} is missing: `cargo xtask setup` installs psycopg and asyncpg there",
-        dir.display()
-    );
-    let mut cmd = cgroup.command("python3");
-    clean_pg_env(&mut cmd);
-    cmd.env("PYTHONPATH", dir)
-        .arg(script(script_name))
-        .args([dsn, sql]);
-    cmd
+    let libs = Libraries {
+        interpreter: "python3",
+        path_var: "PYTHONPATH",
+        dir: python_dir(),
+        what: "psycopg and asyncpg",
+    };
+    libs.command(cgroup, script_name, dsn, sql)
 }
 
 /// `node tests/clients/<script> DSN SQL` inside `cgroup`.
 pub fn node(cgroup: &CgroupGuard, script_name: &str, dsn: &str, sql: &str) -> Command {
-    let modules = node_dir().join("node_modules");
-    assert!(
-        modules.is_dir(),
-        "{} is missing: `cargo xtask setup` installs node-postgres there",
-        modules.display()
-    );
-    let mut cmd = cgroup.command("node");
-    clean_pg_env(&mut cmd);
-    cmd.env("NODE_PATH", modules)
-        .arg(script(script_name))
-        .args([dsn, sql]);
-    cmd
+    let libs = Libraries {
+        interpreter: "node",
+        path_var: "NODE_PATH",
+        dir: node_dir().join("node_modules"),
+        what: "node-postgres",
+    };
+    libs.command(cgroup, script_name, dsn, sql)
+}
+
+/// Where an interpreter finds the libraries setup installed.
+struct Libraries {
+    interpreter: &'static str,
+    path_var: &'static str,
+    dir: PathBuf,
+    what: &'static str,
+}
+
+impl Libraries {
+    fn command(self, cgroup: &CgroupGuard, script_name: &str, dsn: &str, sql: &str) -> Command {
+        assert!(
+            self.dir.is_dir(),
+            "{} is missing: `cargo xtask setup` installs {} there",
+            self.dir.display(),
+            self.what
+        );
+        let mut cmd = cgroup.command(self.interpreter);
+        clean_pg_env(&mut cmd);
+        cmd.env(self.path_var, &self.dir)
+            .arg(workspace_dir().join("tests/clients").join(script_name))
+            .args([dsn, sql]);
+        cmd
+    }
 }
