@@ -10,6 +10,7 @@ use tracing::{error, info, warn};
 use crate::{
     admin, client_tls,
     config::{Config, Subject},
+    engine::PhaseFactory,
     identity::{self, Cgroup2, RuntimeBindings},
     intercept::Interception,
     server,
@@ -22,7 +23,7 @@ const EXEMPT_RESCAN: Duration = Duration::from_secs(5);
 /// How long a graceful stop waits for live sessions to finish.
 const DRAIN: Duration = Duration::from_secs(10);
 
-pub async fn run(config_path: &Path) -> anyhow::Result<()> {
+pub async fn run(config_path: &Path, phases: Arc<dyn PhaseFactory>) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
     let cgroup2 = Cgroup2::discover().context("finding the cgroup2 mount")?;
     let runtime_bindings = RuntimeBindings::load(&config.gateway.state_dir).with_context(|| {
@@ -77,6 +78,7 @@ pub async fn run(config_path: &Path) -> anyhow::Result<()> {
         tls,
         runtime_bindings,
         info,
+        phases,
     ));
     admin::serve(&admin_socket, Arc::clone(&shared))
         .with_context(|| format!("binding the admin socket {}", admin_socket.display()))?;

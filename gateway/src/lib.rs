@@ -6,10 +6,12 @@
 //! logs in upstream with its own credential (`upstream`) and relays.
 
 pub mod admin;
+pub mod app;
 pub mod cli;
 pub mod client_tls;
 pub mod config;
 pub mod daemon;
+pub mod engine;
 pub mod identity;
 pub mod intercept;
 pub mod protocol;

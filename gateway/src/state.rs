@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::{
     config::Config,
+    engine::PhaseFactory,
     identity::{self, Bindings, Cgroup2, RuntimeBindings},
     intercept::{InterceptError, InterceptMaps, KernelOrigin},
     sessions::SessionRegistry,
@@ -79,6 +80,8 @@ pub struct Shared {
     pub runtime_bindings: Mutex<RuntimeBindings>,
     pub interception: InterceptionInfo,
     exempt_refresh: Notify,
+    /// Judges each session's statements and results.
+    pub phases: Arc<dyn PhaseFactory>,
 }
 
 impl Shared {
@@ -90,6 +93,7 @@ impl Shared {
         tls: TlsAcceptor,
         runtime_bindings: RuntimeBindings,
         interception: InterceptionInfo,
+        phases: Arc<dyn PhaseFactory>,
     ) -> Self {
         Self {
             runtime: RwLock::new(Arc::new(runtime)),
@@ -101,6 +105,7 @@ impl Shared {
             runtime_bindings: Mutex::new(runtime_bindings),
             interception,
             exempt_refresh: Notify::new(),
+            phases,
         }
     }
 

@@ -48,6 +48,13 @@ impl GatewayError {
         }
     }
 
+    pub fn error(sqlstate: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            ..Self::fatal(sqlstate, message)
+        }
+    }
+
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self
@@ -56,6 +63,12 @@ impl GatewayError {
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
         self
+    }
+
+    pub fn to_bytes(&self) -> bytes::Bytes {
+        let mut buf = BytesMut::new();
+        self.encode(&mut buf);
+        buf.freeze()
     }
 
     pub fn encode(&self, buf: &mut BytesMut) {

@@ -16,3 +16,5 @@ pub const CANNOT_CONNECT_NOW: &str = "57P03";
 pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
 /// XX000: an internal error in the gateway.
 pub const INTERNAL_ERROR: &str = "XX000";
+/// 54000: a message too large for the gateway to inspect.
+pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";

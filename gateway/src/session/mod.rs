@@ -4,7 +4,6 @@
 //! ErrorResponse naming the reason; nothing is ever passed through unjudged.
 
 mod admit;
-mod eof_watch;
 mod handshake;
 mod params;
 
@@ -15,6 +14,7 @@ use tokio::{io::AsyncWriteExt, net::TcpStream};
 use tracing::{info, warn, Instrument};
 
 use crate::{
+    engine::{self, Engine, RelayEnd, RelayOptions, SessionFacts},
     intercept::KernelOrigin,
     protocol::{backend, backend::GatewayError, sqlstate, ProtocolVersion},
     sessions::{CancelTarget, SessionInfo},
@@ -23,7 +23,6 @@ use crate::{
     upstream,
 };
 pub use admit::Admitted;
-use eof_watch::{ClientEnd, EofWatch};
 use handshake::Hello;
 
 /// Serves one accepted connection to the end. Never panics the daemon: every
@@ -86,7 +85,7 @@ async fn run(
         parameters: &startup.upstream,
         timeout: Duration::from_secs(runtime.config.gateway.startup_timeout_secs.max(5)),
     };
-    let mut server = match upstream::login(&login).await {
+    let server = match upstream::login(&login).await {
         Ok(server) => server,
         Err(e) => {
             let refusal = GatewayError::fatal(
@@ -151,27 +150,42 @@ async fn run(
         dropped_parameters = ?startup.dropped,
         "session opened"
     );
-    // The relay: a byte pipe for now; the protocol engine replaces it.
-    let (mut client, client_end) = EofWatch::new(client);
-    let relay = tokio::io::copy_bidirectional(&mut client, &mut server.stream);
-    tokio::pin!(relay);
-    let result = tokio::select! {
-        result = &mut relay => result,
-        Ok(ClientEnd::Vanished) = client_end => {
-            // Nobody will read what a still-running query returns: stop it
-            // now rather than when the server next writes to a closed socket.
-            let mark = runtime.config.intercept.socket_mark;
-            let destination = admitted.origin.destination;
-            match upstream::send_cancel(destination, mark, server.process_id, server.secret_key).await {
-                Ok(()) => info!("client went away without Terminate; its query, if any, was cancelled"),
-                Err(e) => warn!(reason = %e, "client went away; cancelling its query failed"),
-            }
-            relay.await
-        }
+    let phases = shared.phases.for_session(&SessionFacts {
+        id,
+        identity: &admitted.identity,
+        role: &admitted.role,
+        database: &database,
+    });
+    let mark = runtime.config.intercept.socket_mark;
+    let destination = admitted.origin.destination;
+    let options = RelayOptions {
+        cancel_upstream: Box::pin(upstream::send_cancel(
+            destination,
+            mark,
+            server.process_id,
+            server.secret_key,
+        )),
     };
-    match result {
-        Ok((to_server, to_client)) => info!(to_server, to_client, "session closed"),
-        Err(e) => info!(reason = %e, "session closed"),
+    let (end, traffic) = engine::relay(client, server.stream, Engine::new(phases), options).await;
+    let (to_server, to_client) = (traffic.to_server, traffic.to_client);
+    match end {
+        RelayEnd::Terminated => info!(to_server, to_client, "session closed"),
+        RelayEnd::ClientVanished { cancelled } => info!(
+            to_server,
+            to_client,
+            cancelled,
+            "session closed: the client went away without Terminate; the server session was ended"
+        ),
+        RelayEnd::ClientViolation(e) => {
+            warn!(to_server, to_client, reason = %e.message, "session closed")
+        }
+        RelayEnd::ServerEnded { told_client } => warn!(
+            to_server,
+            to_client, told_client, "session closed: the database server ended the connection"
+        ),
+        RelayEnd::ServerViolation(e) => {
+            warn!(to_server, to_client, reason = %e.message, "session closed")
+        }
     }
     drop(registration);
 }

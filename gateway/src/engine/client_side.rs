@@ -1,0 +1,339 @@
+//! Client → server: every statement is judged before it is sent; refused
+//! ones are swapped for a probe the server must fail.
+
+use bytes::{Bytes, BytesMut};
+
+use super::{
+    client_violation, phases::Pending, with_formats, CopyIn, Engine, Expect, Portal, Request,
+    Statement, StreamBuf, Verdict, REFUSAL_PROBE_NAME, REFUSAL_PROBE_SQL,
+};
+use crate::protocol::{
+    backend::GatewayError,
+    frame::{tag_name, Header, MAX_INSPECTED_LEN, MAX_SMALL_MESSAGE_LEN},
+    frontend::{self as fe, Target},
+    sqlstate,
+};
+
+/// What the client direction needs next.
+pub enum ClientStep {
+    /// Read more (with room for a message of this total size, if one is
+    /// being held whole).
+    Read { hold_total: Option<usize> },
+    /// A phase held the current statement: await this, then call again with
+    /// the verdict.
+    Hold(Pending),
+    /// The client broke the protocol; the session ends with this error.
+    Fatal(GatewayError),
+}
+
+/// How a refused message is answered by the server.
+#[derive(Clone, Copy)]
+enum Context {
+    /// Simple Query and FunctionCall: an error, then ReadyForQuery.
+    Simple,
+    /// Extended protocol: an error, then nothing until Sync.
+    Extended,
+}
+
+impl Engine {
+    /// Judges every complete client message in `s`. `decided` carries the
+    /// verdict for a message that was held.
+    pub fn process_client(
+        &mut self,
+        s: &mut StreamBuf,
+        decided: &mut Option<Verdict>,
+    ) -> ClientStep {
+        loop {
+            let (header, complete) = match s.next() {
+                Err(e) => return ClientStep::Fatal(client_violation(e)),
+                Ok(super::stream_buf::Next::Empty) => return ClientStep::Read { hold_total: None },
+                Ok(super::stream_buf::Next::Message { header, complete }) => (header, complete),
+            };
+            if header.tag == fe::COPY_DATA {
+                // Rows of COPY FROM STDIN stream through; the server judges
+                // them against the COPY that was already allowed.
+                s.pass(&header);
+                continue;
+            }
+            let limit = match header.tag {
+                fe::QUERY | fe::PARSE | fe::BIND | fe::FUNCTION_CALL | fe::COPY_FAIL => {
+                    MAX_INSPECTED_LEN
+                }
+                _ => MAX_SMALL_MESSAGE_LEN,
+            };
+            if header.body_len() > limit {
+                if limit == MAX_SMALL_MESSAGE_LEN {
+                    return ClientStep::Fatal(client_violation(format!(
+                        "message {} of {} bytes",
+                        tag_name(header.tag),
+                        header.total
+                    )));
+                }
+                self.refuse_oversized(s, &header);
+                continue;
+            }
+            if !complete {
+                return ClientStep::Read {
+                    hold_total: Some(header.total),
+                };
+            }
+            match self.client_message(s, &header, decided) {
+                Ok(None) => {}
+                Ok(Some(pending)) => return ClientStep::Hold(pending),
+                Err(e) => return ClientStep::Fatal(e),
+            }
+        }
+    }
+
+    /// Handles one complete message; returns a hold to wait for.
+    fn client_message(
+        &mut self,
+        s: &mut StreamBuf,
+        header: &Header,
+        decided: &mut Option<Verdict>,
+    ) -> Result<Option<Pending>, GatewayError> {
+        let body = s.body(header);
+        match header.tag {
+            fe::QUERY => {
+                let text = fe::decode_query(body).map_err(client_violation)?;
+                let verdict = take_or(decided, || self.phases.classify(&Request::Query { text }));
+                match verdict {
+                    Verdict::Allow => {
+                        self.expect(Expect::Query { refusal: None });
+                        s.pass(header);
+                    }
+                    Verdict::Refuse(error) => self.refuse(s, header, error, Context::Simple),
+                    Verdict::Hold(pending) => return Ok(Some(pending)),
+                }
+            }
+            fe::PARSE => {
+                let parse = fe::decode_parse(body).map_err(client_violation)?;
+                let verdict = take_or(decided, || {
+                    self.phases.classify(&Request::Parse {
+                        name: parse.name,
+                        text: parse.query,
+                    })
+                });
+                match verdict {
+                    Verdict::Allow => {
+                        let name = parse.name.to_owned();
+                        self.statements.insert(
+                            name.clone(),
+                            Statement {
+                                text: parse.query.into(),
+                                columns: None,
+                            },
+                        );
+                        self.expect(Expect::Parse { name });
+                        s.pass(header);
+                    }
+                    Verdict::Refuse(error) => self.refuse(s, header, error, Context::Extended),
+                    Verdict::Hold(pending) => return Ok(Some(pending)),
+                }
+            }
+            fe::BIND => {
+                let bind = fe::decode_bind(body).map_err(client_violation)?;
+                let statement = self.statements.get(bind.statement);
+                let portal = Portal {
+                    text: statement.map(|st| st.text.clone()),
+                    columns: Default::default(),
+                    described: false,
+                };
+                if let Some(columns) = statement.and_then(|st| st.columns.as_ref()) {
+                    let _ = portal
+                        .columns
+                        .set(with_formats(columns, &bind.result_formats));
+                }
+                let name = bind.portal.to_owned();
+                self.portals.insert(name.clone(), portal);
+                self.expect(Expect::Bind { portal: name });
+                s.pass(header);
+            }
+            fe::DESCRIBE => {
+                let describe = fe::decode_describe(body).map_err(client_violation)?;
+                let expect = match describe.target {
+                    Target::Statement => Expect::DescribeStatement {
+                        name: describe.name.to_owned(),
+                    },
+                    Target::Portal => {
+                        let columns = match self.portals.get_mut(describe.name) {
+                            Some(portal) => {
+                                portal.described = true;
+                                portal.columns.clone()
+                            }
+                            None => Default::default(),
+                        };
+                        Expect::DescribePortal {
+                            columns,
+                            swallow: false,
+                        }
+                    }
+                };
+                self.expect(expect);
+                s.pass(header);
+            }
+            fe::EXECUTE => {
+                let execute = fe::decode_execute(body).map_err(client_violation)?;
+                let portal = self.portals.get(execute.portal);
+                let verdict = take_or(decided, || {
+                    self.phases.classify(&Request::Execute {
+                        portal: execute.portal,
+                        text: portal.and_then(|p| p.text.as_deref()),
+                    })
+                });
+                match verdict {
+                    Verdict::Allow => {
+                        let portal = self.portals.get(execute.portal);
+                        let columns = portal.map(|p| p.columns.clone()).unwrap_or_default();
+                        let needs_describe = self.rewrite_rows
+                            && portal.is_some_and(|p| !p.described && p.columns.get().is_none());
+                        if needs_describe {
+                            // Rows will need their columns; ask the server
+                            // first and keep its answer from the client.
+                            let mut describe = BytesMut::new();
+                            fe::encode_describe_portal(&mut describe, execute.portal);
+                            s.insert(describe.freeze());
+                            self.expect(Expect::DescribePortal {
+                                columns: columns.clone(),
+                                swallow: true,
+                            });
+                        }
+                        self.expect(Expect::Execute {
+                            columns,
+                            announced: false,
+                        });
+                        s.pass(header);
+                    }
+                    Verdict::Refuse(error) => self.refuse(s, header, error, Context::Extended),
+                    Verdict::Hold(pending) => return Ok(Some(pending)),
+                }
+            }
+            fe::CLOSE => {
+                let close = fe::decode_close(body).map_err(client_violation)?;
+                match close.target {
+                    Target::Statement => drop(self.statements.remove(close.name)),
+                    Target::Portal => drop(self.portals.remove(close.name)),
+                }
+                self.expect(Expect::Close);
+                s.pass(header);
+            }
+            fe::SYNC => {
+                // The server ignores Sync while it waits for COPY data.
+                if self.copy_in == CopyIn::No {
+                    self.server_skipping = false;
+                    self.expect(Expect::Sync);
+                }
+                s.pass(header);
+            }
+            fe::FLUSH => s.pass(header),
+            fe::FUNCTION_CALL => {
+                let oid = fe::decode_function_call(body).map_err(client_violation)?;
+                let verdict = take_or(decided, || {
+                    self.phases.classify(&Request::FunctionCall { oid })
+                });
+                match verdict {
+                    Verdict::Allow => {
+                        self.expect(Expect::FunctionCall { refusal: None });
+                        s.pass(header);
+                    }
+                    Verdict::Refuse(error) => self.refuse(s, header, error, Context::Simple),
+                    Verdict::Hold(pending) => return Ok(Some(pending)),
+                }
+            }
+            fe::COPY_DONE | fe::COPY_FAIL => {
+                self.copy_in = CopyIn::No;
+                s.pass(header);
+            }
+            fe::TERMINATE => {
+                self.terminated = true;
+                s.pass(header);
+            }
+            other => {
+                return Err(client_violation(format!(
+                    "unexpected message type {}",
+                    tag_name(other)
+                )))
+            }
+        }
+        Ok(None)
+    }
+
+    /// Replaces the current (complete) message with a probe the server must
+    /// fail, and remembers to show the client `error` instead of the
+    /// server's.
+    fn refuse(
+        &mut self,
+        s: &mut StreamBuf,
+        header: &Header,
+        error: GatewayError,
+        context: Context,
+    ) {
+        let probe = self.refusal_probe(header.tag, error, context);
+        s.replace(header, probe);
+    }
+
+    /// A message too large to judge is refused without being held: its
+    /// bytes are dropped as they arrive and the probe goes in its place.
+    fn refuse_oversized(&mut self, s: &mut StreamBuf, header: &Header) {
+        let error = GatewayError::error(
+            sqlstate::PROGRAM_LIMIT_EXCEEDED,
+            format!(
+                "cordon: a {} message of {} bytes is larger than the gateway inspects ({} MiB); it was not run",
+                message_name(header.tag),
+                header.total,
+                MAX_INSPECTED_LEN >> 20
+            ),
+        );
+        let context = match header.tag {
+            fe::QUERY | fe::FUNCTION_CALL => Context::Simple,
+            fe::COPY_FAIL => {
+                // A CopyFail's text is not a statement: let it fail the COPY.
+                s.drop_message(header);
+                let mut fail = BytesMut::new();
+                fe::encode_copy_fail(&mut fail, "cordon: CopyFail message too large");
+                s.insert(fail.freeze());
+                self.copy_in = CopyIn::No;
+                return;
+            }
+            _ => Context::Extended,
+        };
+        let probe = self.refusal_probe(header.tag, error, context);
+        s.drop_message(header);
+        s.insert(probe);
+    }
+
+    fn refusal_probe(&mut self, tag: u8, error: GatewayError, context: Context) -> Bytes {
+        tracing::info!(sqlstate = error.sqlstate, reason = %error.message, "statement refused");
+        let mut probe = BytesMut::new();
+        match context {
+            Context::Simple => {
+                fe::encode_query(&mut probe, REFUSAL_PROBE_SQL);
+                let refusal = Some(error);
+                self.expect(if tag == fe::FUNCTION_CALL {
+                    Expect::FunctionCall { refusal }
+                } else {
+                    Expect::Query { refusal }
+                });
+            }
+            Context::Extended => {
+                fe::encode_parse(&mut probe, REFUSAL_PROBE_NAME, REFUSAL_PROBE_SQL);
+                self.expect(Expect::Refused(error));
+            }
+        }
+        probe.freeze()
+    }
+}
+
+fn take_or(decided: &mut Option<Verdict>, classify: impl FnOnce() -> Verdict) -> Verdict {
+    decided.take().unwrap_or_else(classify)
+}
+
+fn message_name(tag: u8) -> &'static str {
+    match tag {
+        fe::QUERY => "Query",
+        fe::PARSE => "Parse",
+        fe::BIND => "Bind",
+        fe::FUNCTION_CALL => "FunctionCall",
+        _ => "client",
+    }
+}

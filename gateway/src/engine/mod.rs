@@ -1,0 +1,231 @@
+//! The protocol engine: a session as messages, not bytes.
+//!
+//! Each direction is framed over a reusable buffer ([`stream_buf`]). Client
+//! messages are judged by the [`phases`] before they reach the server; server
+//! messages are matched against what the client asked for, in order, so the
+//! engine always knows which statement a row, an error or a ReadyForQuery
+//! belongs to. What needs no decision passes through as the original bytes.
+//!
+//! A refusal never fakes the server's side: the refused message is replaced
+//! by one the server itself must fail (a statement that does not parse), so
+//! the server aborts the transaction or skips the rest of the pipeline
+//! exactly as it would have for a failing statement; the gateway only swaps
+//! the server's error for its own. A later COMMIT therefore cannot commit
+//! work the server rolled back, and the client and server stay in step.
+
+mod client_side;
+pub mod phases;
+mod relay;
+mod server_side;
+mod stream_buf;
+#[cfg(test)]
+mod tests;
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, OnceLock},
+};
+
+pub use client_side::ClientStep;
+pub use phases::{AllowAll, Columns, PhaseFactory, Phases, Request, SessionFacts, Verdict};
+pub use relay::{relay, RelayEnd, RelayOptions};
+pub use server_side::ServerStep;
+pub use stream_buf::StreamBuf;
+
+use crate::protocol::{backend::GatewayError, server_messages::Field, sqlstate};
+
+/// What the server is sent in place of a refused statement: it fails in the
+/// parser, before anything runs, on every PostgreSQL version.
+pub const REFUSAL_PROBE_SQL: &str = "CORDON_REFUSED_THIS_STATEMENT";
+/// The statement name the probe is parsed under (named, so the client's
+/// unnamed statement survives; a failed Parse creates nothing).
+const REFUSAL_PROBE_NAME: &str = "cordon_refused";
+
+/// A result shape learned later (Describe) by an earlier request (Bind).
+type ColumnsSlot = Arc<OnceLock<Columns>>;
+
+/// A prepared statement as the client created it.
+struct Statement {
+    text: Arc<str>,
+    /// From the server's RowDescription for Describe (statement); formats
+    /// are all text there, Bind decides the real ones.
+    columns: Option<Columns>,
+}
+
+/// A portal: a bound statement, ready to Execute.
+struct Portal {
+    text: Option<Arc<str>>,
+    columns: ColumnsSlot,
+    /// A Describe of this portal is on its way: no need to inject one.
+    described: bool,
+}
+
+/// What the server will answer next, in the order the client asked.
+enum Expect {
+    /// A simple Query: any results, then ReadyForQuery.
+    Query {
+        refusal: Option<GatewayError>,
+    },
+    /// A fast-path call: FunctionCallResponse or an error, then ReadyForQuery.
+    FunctionCall {
+        refusal: Option<GatewayError>,
+    },
+    /// ParseComplete (or an error: the statement then does not exist).
+    Parse {
+        name: String,
+    },
+    /// The server's error for a refusal probe, to be swapped for this one.
+    Refused(GatewayError),
+    Bind {
+        portal: String,
+    },
+    /// ParameterDescription, then RowDescription or NoData.
+    DescribeStatement {
+        name: String,
+    },
+    /// RowDescription or NoData; `swallow` when the gateway asked, not the client.
+    DescribePortal {
+        columns: ColumnsSlot,
+        swallow: bool,
+    },
+    /// Rows, then CommandComplete, EmptyQueryResponse or PortalSuspended.
+    Execute {
+        columns: ColumnsSlot,
+        announced: bool,
+    },
+    Close,
+    Sync,
+}
+
+impl Expect {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Query { .. } => "Query",
+            Self::FunctionCall { .. } => "FunctionCall",
+            Self::Parse { .. } => "Parse",
+            Self::Refused(_) => "a refusal",
+            Self::Bind { .. } => "Bind",
+            Self::DescribeStatement { .. } => "Describe (statement)",
+            Self::DescribePortal { .. } => "Describe (portal)",
+            Self::Execute { .. } => "Execute",
+            Self::Close => "Close",
+            Self::Sync => "Sync",
+        }
+    }
+
+    /// Requests answered by ReadyForQuery.
+    fn ends_with_ready(&self) -> bool {
+        matches!(
+            self,
+            Self::Query { .. } | Self::FunctionCall { .. } | Self::Sync
+        )
+    }
+}
+
+/// Where the client is in COPY FROM STDIN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CopyIn {
+    No,
+    /// The server asked for data; the client sends it until CopyDone/CopyFail.
+    Sending,
+}
+
+/// One session's protocol state, shared by its two directions.
+pub struct Engine {
+    phases: Box<dyn Phases>,
+    rewrite_rows: bool,
+    statements: HashMap<String, Statement>,
+    portals: HashMap<String, Portal>,
+    expected: VecDeque<Expect>,
+    /// After an error in the extended protocol the server discards every
+    /// message until Sync; so does the engine's bookkeeping.
+    server_skipping: bool,
+    copy_in: CopyIn,
+    /// The columns of the simple Query result being returned.
+    current: Option<Columns>,
+    /// Transaction status from the last ReadyForQuery: I, T or E.
+    transaction: u8,
+    /// The client said Terminate.
+    terminated: bool,
+    /// The server sent a FATAL or PANIC error: it is closing.
+    server_fatal: bool,
+}
+
+impl Engine {
+    pub fn new(phases: Box<dyn Phases>) -> Self {
+        Self {
+            rewrite_rows: phases.rewrites_rows(),
+            phases,
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+            expected: VecDeque::new(),
+            server_skipping: false,
+            copy_in: CopyIn::No,
+            current: None,
+            transaction: b'I',
+            terminated: false,
+            server_fatal: false,
+        }
+    }
+
+    /// I (idle), T (in a transaction block) or E (in a failed one).
+    pub fn transaction_status(&self) -> u8 {
+        self.transaction
+    }
+
+    pub fn terminated(&self) -> bool {
+        self.terminated
+    }
+
+    pub fn server_sent_fatal(&self) -> bool {
+        self.server_fatal
+    }
+
+    /// Requests the server has yet to answer.
+    pub fn outstanding(&self) -> usize {
+        self.expected.len()
+    }
+
+    fn expect(&mut self, expect: Expect) {
+        if !self.server_skipping {
+            self.expected.push_back(expect);
+        }
+    }
+}
+
+/// The session-ending error for a client that broke the protocol.
+fn client_violation(what: impl std::fmt::Display) -> GatewayError {
+    GatewayError::fatal(
+        sqlstate::PROTOCOL_VIOLATION,
+        format!("cordon: protocol violation from the client: {what}"),
+    )
+}
+
+/// The session-ending error when the server's messages make no sense to the
+/// gateway: it cannot judge what it cannot follow, so it stops.
+fn lost_track(what: impl std::fmt::Display) -> GatewayError {
+    GatewayError::fatal(
+        sqlstate::PROTOCOL_VIOLATION,
+        format!("cordon: the server's reply could not be followed, the session is closed: {what}"),
+    )
+}
+
+/// `columns` with the formats a Bind asked for (none: all text; one: all
+/// that; else one per column).
+fn with_formats(columns: &[Field], formats: &[i16]) -> Columns {
+    columns
+        .iter()
+        .enumerate()
+        .map(|(i, field)| {
+            let format = match formats {
+                [] => 0,
+                [one] => *one,
+                many => many.get(i).copied().unwrap_or(0),
+            };
+            Field {
+                format,
+                ..field.clone()
+            }
+        })
+        .collect()
+}

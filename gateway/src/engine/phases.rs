@@ -1,0 +1,109 @@
+//! Where later stages (policy, approvals, masking, recording) plug into a
+//! session. The engine calls these at fixed points; the defaults allow
+//! everything and look at nothing, so a session without phases is a relay.
+
+use std::{future::Future, pin::Pin, sync::Arc};
+
+use bytes::BytesMut;
+
+use crate::protocol::{backend::GatewayError, server_messages::Field};
+
+/// A statement about to reach the server, in the form the client sent it.
+#[derive(Debug)]
+pub enum Request<'a> {
+    /// A simple Query message (possibly several statements).
+    Query { text: &'a str },
+    /// A Parse message: judged once, when the statement is prepared.
+    Parse { name: &'a str, text: &'a str },
+    /// An Execute of a portal; `text` is what its statement was prepared
+    /// from (`None` when the gateway never saw that portal bound).
+    Execute {
+        portal: &'a str,
+        text: Option<&'a str>,
+    },
+    /// A fast-path FunctionCall.
+    FunctionCall { oid: u32 },
+}
+
+/// A decision that needs a human or another system; resolves to Allow or
+/// Refuse. The session keeps relaying the server's messages meanwhile.
+pub type Pending = Pin<Box<dyn Future<Output = Verdict> + Send>>;
+
+pub enum Verdict {
+    Allow,
+    /// Refused: the client gets this error (SQLSTATE and message set by the
+    /// phase), the server fails the statement as if it had failed itself.
+    Refuse(GatewayError),
+    Hold(Pending),
+}
+
+impl std::fmt::Debug for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Allow => f.write_str("Allow"),
+            Self::Refuse(e) => write!(f, "Refuse({})", e.message),
+            Self::Hold(_) => f.write_str("Hold"),
+        }
+    }
+}
+
+/// The columns of one result, with the formats the rows will arrive in.
+pub type Columns = Arc<[Field]>;
+
+pub trait Phases: Send {
+    /// Judges a statement before any of it reaches the server.
+    fn classify(&mut self, _request: &Request<'_>) -> Verdict {
+        Verdict::Allow
+    }
+
+    /// A result's columns are known, before its first row.
+    fn result_description(&mut self, _columns: &Columns) {}
+
+    /// Whether `rewrite_row` wants rows. When false, rows are forwarded as
+    /// they arrive, never held or copied.
+    fn rewrites_rows(&self) -> bool {
+        false
+    }
+
+    /// Rewrites one row. `cells` are the row's values (`None` is NULL);
+    /// write a replacement DataRow into `out` and return true, or return
+    /// false to forward the row as it was. `columns` is `None` only when
+    /// the gateway could not learn the result's shape.
+    fn rewrite_row(
+        &mut self,
+        _columns: Option<&Columns>,
+        _cells: &[Option<&[u8]>],
+        _out: &mut BytesMut,
+    ) -> bool {
+        false
+    }
+
+    /// A statement finished with this command tag (e.g. `SELECT 3`).
+    fn command_complete(&mut self, _tag: &str) {}
+}
+
+/// Allows everything, looks at nothing.
+#[derive(Debug, Default)]
+pub struct AllowAll;
+
+impl Phases for AllowAll {}
+
+/// Makes the phases for each new session.
+pub trait PhaseFactory: Send + Sync {
+    fn for_session(&self, session: &SessionFacts<'_>) -> Box<dyn Phases>;
+}
+
+/// What a phase factory knows about a session when it opens.
+#[derive(Debug)]
+pub struct SessionFacts<'a> {
+    pub id: u64,
+    pub identity: &'a str,
+    pub role: &'a str,
+    pub database: &'a str,
+}
+
+impl PhaseFactory for AllowAll {
+    fn for_session(&self, _session: &SessionFacts<'_>) -> Box<dyn Phases> {
+        Box::new(AllowAll)
+    }
+}

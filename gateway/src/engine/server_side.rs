@@ -1,0 +1,315 @@
+//! Server → client: every reply is matched to the request it answers, so
+//! rows meet their columns, refusals replace the probe's error, and the
+//! engine follows transactions, COPY and the extended protocol's skipping.
+
+use std::sync::Arc;
+
+use bytes::BytesMut;
+
+use super::{lost_track, stream_buf::Next, Columns, CopyIn, Engine, Expect, StreamBuf};
+use crate::protocol::{
+    backend::GatewayError,
+    frame::{tag_name, Header, MAX_INSPECTED_LEN},
+    server_messages::{self as be, ErrorFields},
+};
+
+/// What the server direction needs next.
+pub enum ServerStep {
+    Read {
+        hold_total: Option<usize>,
+    },
+    /// The session cannot go on; the client gets this error.
+    Fatal(GatewayError),
+}
+
+impl Engine {
+    /// Follows every server message in `s`, rewriting where a phase asks.
+    pub fn process_server(&mut self, s: &mut StreamBuf) -> ServerStep {
+        loop {
+            let (header, complete) = match s.next() {
+                Err(e) => return ServerStep::Fatal(lost_track(e)),
+                Ok(Next::Empty) => return ServerStep::Read { hold_total: None },
+                Ok(Next::Message { header, complete }) => (header, complete),
+            };
+            let result = if needs_body(header.tag, self.rewrite_rows) {
+                if header.body_len() > MAX_INSPECTED_LEN {
+                    return ServerStep::Fatal(lost_track(format!(
+                        "message {} of {} bytes is larger than the gateway inspects",
+                        tag_name(header.tag),
+                        header.total
+                    )));
+                }
+                if !complete {
+                    return ServerStep::Read {
+                        hold_total: Some(header.total),
+                    };
+                }
+                self.server_message(s, &header)
+            } else {
+                self.server_tag(s, &header)
+            };
+            if let Err(e) = result {
+                return ServerStep::Fatal(e);
+            }
+        }
+    }
+
+    /// Messages judged by their type alone: they stream through.
+    fn server_tag(&mut self, s: &mut StreamBuf, header: &Header) -> Result<(), GatewayError> {
+        match header.tag {
+            be::PARSE_COMPLETE => {
+                self.pop(header.tag, |e| matches!(e, Expect::Parse { .. }))?;
+            }
+            be::BIND_COMPLETE => {
+                self.pop(header.tag, |e| matches!(e, Expect::Bind { .. }))?;
+            }
+            be::CLOSE_COMPLETE => {
+                self.pop(header.tag, |e| matches!(e, Expect::Close))?;
+            }
+            be::NO_DATA => match self.pop(header.tag, |e| {
+                matches!(
+                    e,
+                    Expect::DescribeStatement { .. } | Expect::DescribePortal { .. }
+                )
+            })? {
+                Expect::DescribeStatement { name } => {
+                    if let Some(statement) = self.statements.get_mut(&name) {
+                        statement.columns = Some(Arc::new([]));
+                    }
+                }
+                Expect::DescribePortal { columns, swallow } => {
+                    let _ = columns.set(Arc::new([]));
+                    if swallow {
+                        s.drop_message(header);
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            },
+            be::EMPTY_QUERY => {
+                if matches!(self.expected.front(), Some(Expect::Execute { .. })) {
+                    self.expected.pop_front();
+                }
+            }
+            be::PORTAL_SUSPENDED => {
+                self.pop(header.tag, |e| matches!(e, Expect::Execute { .. }))?;
+            }
+            be::COPY_IN_RESPONSE => {
+                self.copy_in = CopyIn::Sending;
+                // Syncs the client sent behind an Execute that turned out
+                // to be COPY FROM STDIN are ignored by the server.
+                if matches!(self.expected.front(), Some(Expect::Execute { .. })) {
+                    while matches!(self.expected.get(1), Some(Expect::Sync)) {
+                        self.expected.remove(1);
+                    }
+                }
+            }
+            be::DATA_ROW => {
+                self.announce_execute_columns();
+            }
+            be::COPY_OUT_RESPONSE
+            | be::COPY_BOTH_RESPONSE
+            | be::COPY_DATA
+            | be::COPY_DONE
+            | be::FUNCTION_CALL_RESPONSE
+            | be::NOTICE_RESPONSE
+            | be::NOTIFICATION
+            | be::PARAMETER_STATUS => {}
+            other => {
+                return Err(lost_track(format!(
+                    "unexpected message type {}",
+                    tag_name(other)
+                )))
+            }
+        }
+        s.pass(header);
+        Ok(())
+    }
+
+    /// Messages the engine reads whole.
+    fn server_message(&mut self, s: &mut StreamBuf, header: &Header) -> Result<(), GatewayError> {
+        let body = s.body(header);
+        match header.tag {
+            be::ROW_DESCRIPTION => {
+                let fields = be::decode_row_description(body).map_err(lost_track)?;
+                match self.expected.front() {
+                    Some(Expect::DescribeStatement { .. }) => {
+                        let Some(Expect::DescribeStatement { name }) = self.expected.pop_front()
+                        else {
+                            unreachable!()
+                        };
+                        if let Some(statement) = self.statements.get_mut(&name) {
+                            statement.columns = Some(fields.into());
+                        }
+                    }
+                    Some(Expect::DescribePortal { .. }) => {
+                        let Some(Expect::DescribePortal { columns, swallow }) =
+                            self.expected.pop_front()
+                        else {
+                            unreachable!()
+                        };
+                        let _ = columns.set(fields.into());
+                        if swallow {
+                            s.drop_message(header);
+                            return Ok(());
+                        }
+                    }
+                    Some(Expect::Query { .. }) => {
+                        let columns: Columns = fields.into();
+                        self.phases.result_description(&columns);
+                        self.current = Some(columns);
+                    }
+                    other => {
+                        return Err(lost_track(format!(
+                            "RowDescription while expecting {}",
+                            other.map_or("nothing", Expect::name)
+                        )))
+                    }
+                }
+            }
+            be::PARAMETER_DESCRIPTION => {
+                be::decode_parameter_description(body).map_err(lost_track)?;
+                if !matches!(
+                    self.expected.front(),
+                    Some(Expect::DescribeStatement { .. })
+                ) {
+                    return Err(lost_track("ParameterDescription without a Describe"));
+                }
+            }
+            be::DATA_ROW => {
+                self.announce_execute_columns();
+                let columns = match self.expected.front() {
+                    Some(Expect::Execute { columns, .. }) => columns.get().cloned(),
+                    _ => self.current.clone(),
+                };
+                let cells = be::decode_data_row(body).map_err(lost_track)?;
+                let mut out = BytesMut::new();
+                if self.phases.rewrite_row(columns.as_ref(), &cells, &mut out) {
+                    s.replace(header, out.freeze());
+                    return Ok(());
+                }
+            }
+            be::COMMAND_COMPLETE => {
+                let tag = be::decode_command_complete(body).map_err(lost_track)?;
+                self.phases.command_complete(tag);
+                self.current = None;
+                if matches!(self.expected.front(), Some(Expect::Execute { .. })) {
+                    self.expected.pop_front();
+                }
+            }
+            be::ERROR_RESPONSE => {
+                let fields = be::decode_error_fields(body).map_err(lost_track)?;
+                if let Some(refusal) = self.on_error(&fields) {
+                    s.replace(header, refusal.to_bytes());
+                    return Ok(());
+                }
+            }
+            be::READY_FOR_QUERY => {
+                let status = be::decode_ready_for_query(body).map_err(lost_track)?;
+                self.on_ready(status)?;
+            }
+            other => unreachable!("needs_body covers {}", tag_name(other)),
+        }
+        s.pass(header);
+        Ok(())
+    }
+
+    /// Follows an error; returns the gateway's refusal to send instead when
+    /// the error is the server failing a refusal probe.
+    fn on_error(&mut self, fields: &ErrorFields) -> Option<GatewayError> {
+        self.current = None;
+        self.copy_in = CopyIn::No;
+        if fields.ends_session() {
+            self.server_fatal = true;
+        }
+        match self.expected.front_mut() {
+            Some(Expect::Query { refusal } | Expect::FunctionCall { refusal }) => refusal.take(),
+            Some(_) => {
+                let refusal = match self.expected.pop_front() {
+                    Some(Expect::Refused(error)) => Some(error),
+                    Some(failed) => {
+                        self.forget(failed);
+                        None
+                    }
+                    None => None,
+                };
+                // The server now discards everything up to Sync.
+                while let Some(skipped) = self.expected.pop_front() {
+                    if matches!(skipped, Expect::Sync) {
+                        self.expected.push_front(skipped);
+                        break;
+                    }
+                    self.forget(skipped);
+                }
+                self.server_skipping = !matches!(self.expected.front(), Some(Expect::Sync));
+                refusal
+            }
+            // An error nobody asked for (e.g. the server shutting down).
+            None => None,
+        }
+    }
+
+    /// A request the server failed or skipped created nothing.
+    fn forget(&mut self, expect: Expect) {
+        match expect {
+            Expect::Parse { name } => drop(self.statements.remove(&name)),
+            Expect::Bind { portal } => drop(self.portals.remove(&portal)),
+            _ => {}
+        }
+    }
+
+    fn on_ready(&mut self, status: u8) -> Result<(), GatewayError> {
+        loop {
+            match self.expected.pop_front() {
+                Some(done) if done.ends_with_ready() => break,
+                Some(skipped) => self.forget(skipped),
+                None => return Err(lost_track("ReadyForQuery nobody asked for")),
+            }
+        }
+        self.transaction = status;
+        self.current = None;
+        self.copy_in = CopyIn::No;
+        if status == b'I' {
+            // Portals live until their transaction ends.
+            self.portals.clear();
+        }
+        Ok(())
+    }
+
+    /// Tells the phases the columns of an Execute's rows, once.
+    fn announce_execute_columns(&mut self) {
+        if let Some(Expect::Execute { columns, announced }) = self.expected.front_mut() {
+            if !*announced {
+                *announced = true;
+                if let Some(columns) = columns.get() {
+                    self.phases.result_description(columns);
+                }
+            }
+        }
+    }
+
+    /// Pops the request a reply answers; anything else means the engine
+    /// lost track of the session.
+    fn pop(&mut self, tag: u8, answers: impl Fn(&Expect) -> bool) -> Result<Expect, GatewayError> {
+        match self.expected.front() {
+            Some(front) if answers(front) => Ok(self.expected.pop_front().expect("front exists")),
+            other => Err(lost_track(format!(
+                "{} while expecting {}",
+                tag_name(tag),
+                other.map_or("nothing", Expect::name)
+            ))),
+        }
+    }
+}
+
+fn needs_body(tag: u8, rewrite_rows: bool) -> bool {
+    match tag {
+        be::ROW_DESCRIPTION
+        | be::PARAMETER_DESCRIPTION
+        | be::COMMAND_COMPLETE
+        | be::ERROR_RESPONSE
+        | be::READY_FOR_QUERY => true,
+        be::DATA_ROW => rewrite_rows,
+        _ => false,
+    }
+}

@@ -1,0 +1,202 @@
+//! One direction's bytes on their way through the gateway: read into a
+//! reusable buffer, judged message by message, and sent on as runs of the
+//! original bytes (split off without copying) with the gateway's own
+//! messages spliced in where a decision replaced something.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use crate::protocol::frame::{self, FrameError, Header};
+
+/// How much a read asks for. Also the buffer an idle session keeps.
+pub const READ_CHUNK: usize = 8 << 10;
+
+/// A buffer grown past this for one large message is given back once empty,
+/// so a session that once saw a big row does not keep the memory.
+const KEEP_CAPACITY: usize = 64 << 10;
+
+/// Below this much free space a read first makes room.
+const MIN_SPARE: usize = 1 << 10;
+
+#[derive(Default)]
+pub struct StreamBuf {
+    /// Bytes read and not yet sent on or dropped.
+    pub buf: BytesMut,
+    /// The first `judged` bytes of `buf` are to be sent on unchanged.
+    judged: usize,
+    /// Bytes of the current message still to pass without being looked at.
+    passing: usize,
+    /// Bytes of the current message still to drop.
+    dropping: usize,
+    /// What to write, in order.
+    pub out: Vec<Bytes>,
+}
+
+/// The next message, when there is one to judge.
+pub enum Next {
+    /// Its header; `complete` says whether the whole message is buffered.
+    Message { header: Header, complete: bool },
+    /// Everything buffered is judged; read more.
+    Empty,
+}
+
+impl StreamBuf {
+    /// Makes room for the next read. A message that must be held whole gets
+    /// room for all of it at once (its length was checked against a bound).
+    pub fn reserve_for_read(&mut self, hold_total: Option<usize>) {
+        if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
+            self.buf = BytesMut::new();
+        }
+        let unjudged = self.buf.len() - self.judged;
+        let min_spare = hold_total.map_or(MIN_SPARE, |total| {
+            total.saturating_sub(unjudged).max(MIN_SPARE)
+        });
+        if self.buf.capacity() - self.buf.len() < min_spare {
+            self.buf.reserve(min_spare.max(READ_CHUNK));
+        }
+    }
+
+    /// Advances over bytes that pass or drop without being looked at, then
+    /// reports the next message to judge.
+    pub fn next(&mut self) -> Result<Next, FrameError> {
+        if self.passing > 0 {
+            let n = self.passing.min(self.buf.len() - self.judged);
+            self.judged += n;
+            self.passing -= n;
+            if self.passing > 0 {
+                return Ok(Next::Empty);
+            }
+        }
+        if self.dropping > 0 {
+            self.split_judged();
+            let n = self.dropping.min(self.buf.len());
+            self.buf.advance(n);
+            self.dropping -= n;
+            if self.dropping > 0 {
+                return Ok(Next::Empty);
+            }
+        }
+        match frame::peek_header(&self.buf[self.judged..]) {
+            None => Ok(Next::Empty),
+            Some(Err(e)) => Err(e),
+            Some(Ok(header)) => Ok(Next::Message {
+                header,
+                complete: self.buf.len() - self.judged >= header.total,
+            }),
+        }
+    }
+
+    /// The current message, whole (only valid when `next` said complete).
+    pub fn message(&self, header: &Header) -> &[u8] {
+        &self.buf[self.judged..self.judged + header.total]
+    }
+
+    /// The current message's body.
+    pub fn body(&self, header: &Header) -> &[u8] {
+        &self.message(header)[frame::HEADER_LEN..]
+    }
+
+    /// Sends the current message on unchanged; it may still be arriving.
+    pub fn pass(&mut self, header: &Header) {
+        self.passing = header.total;
+    }
+
+    /// Drops the current message; it may still be arriving.
+    pub fn drop_message(&mut self, header: &Header) {
+        self.split_judged();
+        self.dropping = header.total;
+    }
+
+    /// Sends `bytes` instead of the current (complete) message.
+    pub fn replace(&mut self, header: &Header, bytes: Bytes) {
+        self.split_judged();
+        self.buf.advance(header.total);
+        self.out.push(bytes);
+    }
+
+    /// Sends `bytes` before the current message.
+    pub fn insert(&mut self, bytes: Bytes) {
+        self.split_judged();
+        self.out.push(bytes);
+    }
+
+    /// Moves the judged bytes to the output, ready to write.
+    pub fn split_judged(&mut self) {
+        if self.judged > 0 {
+            self.out.push(self.buf.split_to(self.judged).freeze());
+            self.judged = 0;
+        }
+    }
+
+    /// Bytes still expected of a message that is passing or dropping.
+    pub fn mid_message(&self) -> bool {
+        self.passing > 0 || self.dropping > 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(s: &mut StreamBuf, bytes: &[u8]) {
+        s.buf.extend_from_slice(bytes);
+    }
+
+    fn output(s: &mut StreamBuf) -> Vec<u8> {
+        s.split_judged();
+        s.out.drain(..).flat_map(|b| b.to_vec()).collect()
+    }
+
+    #[test]
+    fn passing_messages_stream_even_when_incomplete() {
+        let mut s = StreamBuf::default();
+        feed(&mut s, b"d\0\0\0\x0aabc");
+        let Next::Message { header, complete } = s.next().unwrap() else {
+            panic!()
+        };
+        assert!(!complete);
+        s.pass(&header);
+        assert!(matches!(s.next().unwrap(), Next::Empty));
+        assert_eq!(output(&mut s), b"d\0\0\0\x0aabc");
+        feed(&mut s, b"def");
+        assert!(matches!(s.next().unwrap(), Next::Empty));
+        assert_eq!(output(&mut s), b"def");
+        assert!(s.mid_message());
+        feed(&mut s, b"gZ\0\0\0\x05I");
+        let Next::Message { header, complete } = s.next().unwrap() else {
+            panic!()
+        };
+        assert!(complete && header.tag == b'Z');
+        s.pass(&header);
+        assert!(matches!(s.next().unwrap(), Next::Empty));
+        assert_eq!(output(&mut s), b"gZ\0\0\0\x05I");
+    }
+
+    #[test]
+    fn replacing_and_dropping_splice_the_output() {
+        let mut s = StreamBuf::default();
+        feed(&mut s, b"S\0\0\0\x04Q\0\0\0\x05xH\0\0\0\x04");
+        let Next::Message { header, .. } = s.next().unwrap() else {
+            panic!()
+        };
+        s.pass(&header);
+        let Next::Message { header, complete } = s.next().unwrap() else {
+            panic!()
+        };
+        assert!(complete && s.body(&header) == b"x");
+        s.replace(&header, Bytes::from_static(b"<new>"));
+        let Next::Message { header, .. } = s.next().unwrap() else {
+            panic!()
+        };
+        s.drop_message(&header);
+        assert!(matches!(s.next().unwrap(), Next::Empty));
+        assert_eq!(output(&mut s), b"S\0\0\0\x04<new>");
+        assert!(s.buf.is_empty());
+    }
+
+    #[test]
+    fn a_bad_length_is_an_error() {
+        let mut s = StreamBuf::default();
+        feed(&mut s, b"Q\0\0\0\x01");
+        assert!(s.next().is_err());
+    }
+}

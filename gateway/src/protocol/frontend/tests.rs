@@ -1,0 +1,104 @@
+use bytes::BytesMut;
+use postgres_protocol::message::frontend as pp;
+
+use super::*;
+
+/// Body of the single message in `buf` (after the 5-byte header).
+fn body(buf: &BytesMut) -> &[u8] {
+    &buf[5..]
+}
+
+#[test]
+fn parse_bind_execute_written_by_postgres_protocol_decode() {
+    let mut buf = BytesMut::new();
+    pp::parse("s1", "SELECT $1::int", [23u32], &mut buf).unwrap();
+    assert_eq!(
+        decode_parse(body(&buf)).unwrap(),
+        Parse {
+            name: "s1",
+            query: "SELECT $1::int",
+            param_types: vec![23]
+        }
+    );
+
+    let mut buf = BytesMut::new();
+    pp::bind(
+        "p1",
+        "s1",
+        [1i16],
+        [Some(&b"\0\0\0\x07"[..]), None],
+        |v: Option<&[u8]>, out: &mut BytesMut| match v {
+            Some(v) => {
+                out.extend_from_slice(v);
+                Ok(postgres_protocol::IsNull::No)
+            }
+            None => Ok(postgres_protocol::IsNull::Yes),
+        },
+        [1i16, 0],
+        &mut buf,
+    )
+    .map_err(|_| "bind")
+    .unwrap();
+    assert_eq!(
+        decode_bind(body(&buf)).unwrap(),
+        Bind {
+            portal: "p1",
+            statement: "s1",
+            result_formats: vec![1, 0]
+        }
+    );
+
+    let mut buf = BytesMut::new();
+    pp::execute("p1", 10, &mut buf).unwrap();
+    assert_eq!(
+        decode_execute(body(&buf)).unwrap(),
+        Execute {
+            portal: "p1",
+            max_rows: 10
+        }
+    );
+}
+
+#[test]
+fn describe_and_close_name_their_target() {
+    let mut buf = BytesMut::new();
+    pp::describe(b'S', "s1", &mut buf).unwrap();
+    assert_eq!(
+        decode_describe(body(&buf)).unwrap(),
+        Describe {
+            target: Target::Statement,
+            name: "s1"
+        }
+    );
+    assert!(decode_close(b"X\0").is_err());
+    assert_eq!(decode_close(b"P\0").unwrap().target, Target::Portal);
+}
+
+#[test]
+fn gateway_written_messages_decode_again() {
+    let mut buf = BytesMut::new();
+    encode_query(&mut buf, "SELECT 1");
+    assert_eq!(decode_query(body(&buf)).unwrap(), "SELECT 1");
+    let mut buf = BytesMut::new();
+    encode_parse(&mut buf, "n", "x");
+    assert_eq!(decode_parse(body(&buf)).unwrap().query, "x");
+    let mut buf = BytesMut::new();
+    encode_describe_portal(&mut buf, "");
+    assert_eq!(decode_describe(body(&buf)).unwrap().target, Target::Portal);
+    let mut buf = BytesMut::new();
+    encode_terminate(&mut buf);
+    assert_eq!(&buf[..], b"X\0\0\0\x04");
+}
+
+#[test]
+fn forged_counts_and_lengths_are_refused() {
+    // Bind claiming 32767 format codes in a short body.
+    assert!(decode_bind(b"\0\0\x7f\xff").is_err());
+    // A parameter length past the end.
+    assert!(decode_bind(b"\0\0\0\0\0\x01\0\0\x10\0").is_err());
+    // A negative parameter length other than -1 (NULL).
+    assert!(decode_bind(b"\0\0\0\0\0\x01\xff\xff\xff\xfe\0\0").is_err());
+    assert!(decode_query(b"no terminator").is_err());
+    assert!(decode_query(b"a\0b").is_err(), "trailing bytes");
+    assert!(decode_query(b"\xff\0").is_err(), "not UTF-8");
+}
