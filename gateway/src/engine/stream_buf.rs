@@ -149,14 +149,14 @@ mod tests {
     #[test]
     fn passing_messages_stream_even_when_incomplete() {
         let mut s = StreamBuf::default();
-        feed(&mut s, b"d\0\0\0\x0aabc");
+        feed(&mut s, b"d\0\0\0\x0babc");
         let Next::Message { header, complete } = s.next().unwrap() else {
             panic!()
         };
         assert!(!complete);
         s.pass(&header);
         assert!(matches!(s.next().unwrap(), Next::Empty));
-        assert_eq!(output(&mut s), b"d\0\0\0\x0aabc");
+        assert_eq!(output(&mut s), b"d\0\0\0\x0babc");
         feed(&mut s, b"def");
         assert!(matches!(s.next().unwrap(), Next::Empty));
         assert_eq!(output(&mut s), b"def");

@@ -1,1 +1,365 @@
+//! The engine without I/O: client and server messages in, the bytes each
+//! side would receive out. The server's replies are written by hand the way
+//! PostgreSQL answers, including its skipping after an extended-protocol error.
+
+use bytes::{BufMut, BytesMut};
+use postgres_protocol::message::frontend as fe;
+
 use super::*;
+use crate::protocol::{backend::GatewayError, frame::peek_header};
+
+/// Refuses statements containing `/*refuse*/` (at Query or Parse) and
+/// Executes of statements containing `/*refuse-execute*/`; rewrites text
+/// cells equal to `secret` into `masked` when told to rewrite.
+struct MarkerPhases {
+    rewrite: bool,
+    seen_columns: Vec<usize>,
+}
+
+fn refusal(text: &str) -> Verdict {
+    Verdict::Refuse(GatewayError::error("42501", format!("test refused: {text}")))
+}
+
+impl Phases for MarkerPhases {
+    fn classify(&mut self, request: &Request<'_>) -> Verdict {
+        match request {
+            Request::Query { text } | Request::Parse { text, .. } if text.contains("/*refuse*/") => refusal(text),
+            Request::Execute { text: Some(text), .. } if text.contains("/*refuse-execute*/") => refusal(text),
+            _ => Verdict::Allow,
+        }
+    }
+
+    fn result_description(&mut self, columns: &Columns) {
+        self.seen_columns.push(columns.len());
+    }
+
+    fn rewrites_rows(&self) -> bool {
+        self.rewrite
+    }
+
+    fn rewrite_row(&mut self, _columns: Option<&Columns>, cells: &[Option<&[u8]>], out: &mut BytesMut) -> bool {
+        if !cells.iter().any(|c| *c == Some(&b"secret"[..])) {
+            return false;
+        }
+        let cells = cells.iter().map(|c| if *c == Some(&b"secret"[..]) { Some(&b"masked"[..]) } else { *c });
+        crate::protocol::server_messages::encode_data_row(out, cells);
+        true
+    }
+}
+
+struct Harness {
+    engine: Engine,
+    client: StreamBuf,
+    server: StreamBuf,
+}
+
+impl Harness {
+    fn new(rewrite: bool) -> Self {
+        Self {
+            engine: Engine::new(Box::new(MarkerPhases {
+                rewrite,
+                seen_columns: Vec::new(),
+            })),
+            client: StreamBuf::default(),
+            server: StreamBuf::default(),
+        }
+    }
+
+    /// Feeds client bytes; returns the message types sent to the server.
+    fn from_client(&mut self, bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        self.client.buf.extend_from_slice(bytes);
+        match self.engine.process_client(&mut self.client, &mut None) {
+            ClientStep::Read { .. } => {}
+            ClientStep::Hold(_) => panic!("unexpected hold"),
+            ClientStep::Fatal(e) => panic!("fatal: {}", e.message),
+        }
+        self.client.split_judged();
+        messages(self.client.out.drain(..).flat_map(|b| b.to_vec()).collect())
+    }
+
+    /// Feeds server bytes; returns the messages sent to the client.
+    fn from_server(&mut self, bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        self.server.buf.extend_from_slice(bytes);
+        match self.engine.process_server(&mut self.server) {
+            ServerStep::Read { .. } => {}
+            ServerStep::Fatal(e) => panic!("fatal: {}", e.message),
+        }
+        self.server.split_judged();
+        messages(self.server.out.drain(..).flat_map(|b| b.to_vec()).collect())
+    }
+}
+
+fn messages(bytes: Vec<u8>) -> Vec<(u8, Vec<u8>)> {
+    let mut rest = &bytes[..];
+    let mut out = Vec::new();
+    while let Some(header) = peek_header(rest) {
+        let header = header.unwrap();
+        out.push((header.tag, rest[5..header.total].to_vec()));
+        rest = &rest[header.total..];
+    }
+    assert!(rest.is_empty(), "a partial message was sent");
+    out
+}
+
+fn tags(messages: &[(u8, Vec<u8>)]) -> String {
+    messages.iter().map(|(t, _)| *t as char).collect()
+}
+
+fn msg(tag: u8, body: &[u8]) -> Vec<u8> {
+    let mut b = vec![tag];
+    b.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+    b.extend_from_slice(body);
+    b
+}
+
+fn query(text: &str) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    fe::query(text, &mut b).unwrap();
+    b.to_vec()
+}
+
+fn parse(name: &str, text: &str) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    fe::parse(name, text, [], &mut b).unwrap();
+    b.to_vec()
+}
+
+fn bind(portal: &str, statement: &str, result_formats: &[i16]) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    fe::bind(
+        portal,
+        statement,
+        [],
+        Vec::<Option<&[u8]>>::new(),
+        |_: Option<&[u8]>, _: &mut BytesMut| Ok(postgres_protocol::IsNull::Yes),
+        result_formats.iter().copied(),
+        &mut b,
+    )
+    .map_err(|_| "bind")
+    .unwrap();
+    b.to_vec()
+}
+
+fn execute(portal: &str) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    fe::execute(portal, 0, &mut b).unwrap();
+    b.to_vec()
+}
+
+fn describe(kind: u8, name: &str) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    fe::describe(kind, name, &mut b).unwrap();
+    b.to_vec()
+}
+
+fn sync() -> Vec<u8> {
+    let mut b = BytesMut::new();
+    fe::sync(&mut b);
+    b.to_vec()
+}
+
+fn ready(status: u8) -> Vec<u8> {
+    msg(b'Z', &[status])
+}
+
+fn server_error(sqlstate: &str) -> Vec<u8> {
+    msg(b'E', format!("SERROR\0VERROR\0C{sqlstate}\0Mserver says no\0\0").as_bytes())
+}
+
+fn complete(tag: &str) -> Vec<u8> {
+    msg(b'C', format!("{tag}\0").as_bytes())
+}
+
+fn row_description(names: &[&str]) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    b.put_i16(names.len() as i16);
+    for name in names {
+        b.put_slice(name.as_bytes());
+        b.put_u8(0);
+        b.put_u32(16384);
+        b.put_i16(1);
+        b.put_u32(25);
+        b.put_i16(-1);
+        b.put_i32(-1);
+        b.put_i16(0);
+    }
+    msg(b'T', &b)
+}
+
+fn data_row(values: &[&str]) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    crate::protocol::server_messages::encode_data_row(&mut b, values.iter().map(|v| Some(v.as_bytes())));
+    b.to_vec()
+}
+
+fn cat(parts: &[Vec<u8>]) -> Vec<u8> {
+    parts.concat()
+}
+
+fn error_text(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).into_owned()
+}
+
+#[test]
+fn allowed_traffic_passes_byte_for_byte() {
+    let mut h = Harness::new(false);
+    let q = cat(&[query("SELECT 1"), query("SELECT 2")]);
+    let sent = h.from_client(&q);
+    assert_eq!(sent.iter().map(|(t, b)| msg(*t, b)).collect::<Vec<_>>().concat(), q);
+    let reply = cat(&[row_description(&["a"]), data_row(&["1"]), complete("SELECT 1"), ready(b'I')]);
+    let got = h.from_server(&reply);
+    assert_eq!(tags(&got), "TDCZ");
+    assert_eq!(h.engine.outstanding(), 1, "the second query is still running");
+}
+
+#[test]
+fn a_refused_query_in_a_transaction_fails_the_transaction_on_the_server() {
+    let mut h = Harness::new(false);
+    h.from_client(&query("BEGIN"));
+    h.from_server(&cat(&[complete("BEGIN"), ready(b'T')]));
+    let sent = h.from_client(&query("DELETE FROM t /*refuse*/"));
+    assert_eq!(sent.len(), 1);
+    let sent_text = error_text(&sent[0].1);
+    assert!(sent_text.contains(REFUSAL_PROBE_SQL), "the server gets a probe: {sent_text}");
+    assert!(!sent_text.contains("DELETE"), "the refused text never reaches the server");
+    // The server fails the probe and the transaction.
+    let got = h.from_server(&cat(&[server_error("42601"), ready(b'E')]));
+    assert_eq!(tags(&got), "EZ");
+    assert!(error_text(&got[0].1).contains("test refused"), "{}", error_text(&got[0].1));
+    assert_eq!(got[1].1, b"E");
+    assert_eq!(h.engine.transaction_status(), b'E');
+}
+
+#[test]
+fn a_refused_parse_mid_pipeline_skips_the_rest_until_sync() {
+    let mut h = Harness::new(false);
+    let pipeline = cat(&[
+        parse("", "INSERT INTO t VALUES (1)"),
+        bind("", "", &[]),
+        execute(""),
+        parse("", "DELETE FROM t /*refuse*/"),
+        bind("", "", &[]),
+        execute(""),
+        sync(),
+    ]);
+    let sent = h.from_client(&pipeline);
+    assert_eq!(tags(&sent), "PBEPBES");
+    assert!(error_text(&sent[3].1).contains(REFUSAL_PROBE_SQL));
+    // PostgreSQL: ParseComplete, BindComplete, CommandComplete, the probe's
+    // error, then nothing until Sync.
+    let got = h.from_server(&cat(&[
+        msg(b'1', b""),
+        msg(b'2', b""),
+        complete("INSERT 0 1"),
+        server_error("42601"),
+        ready(b'I'),
+    ]));
+    assert_eq!(tags(&got), "12CEZ");
+    assert!(error_text(&got[3].1).contains("test refused"));
+    assert_eq!(h.engine.outstanding(), 0);
+    // The session goes on in step.
+    h.from_client(&query("SELECT 1"));
+    assert_eq!(tags(&h.from_server(&cat(&[complete("SELECT 1"), ready(b'I')]))), "CZ");
+    assert_eq!(h.engine.outstanding(), 0);
+}
+
+#[test]
+fn an_error_before_the_refusal_is_the_one_the_client_sees() {
+    let mut h = Harness::new(false);
+    h.from_client(&cat(&[
+        parse("", "SELECT 1/0"),
+        bind("", "", &[]),
+        execute(""),
+        parse("", "x /*refuse*/"),
+        sync(),
+    ]));
+    // The server fails the Execute and skips the probe.
+    let got = h.from_server(&cat(&[msg(b'1', b""), msg(b'2', b""), server_error("22012"), ready(b'I')]));
+    assert_eq!(tags(&got), "12EZ");
+    assert!(error_text(&got[2].1).contains("22012"));
+    assert_eq!(h.engine.outstanding(), 0);
+}
+
+#[test]
+fn a_refused_execute_of_an_earlier_prepared_statement() {
+    let mut h = Harness::new(false);
+    h.from_client(&cat(&[parse("s1", "SELECT /*refuse-execute*/ 1"), describe(b'S', "s1"), sync()]));
+    let got = h.from_server(&cat(&[
+        msg(b'1', b""),
+        msg(b't', b"\0\0"),
+        row_description(&["a"]),
+        ready(b'I'),
+    ]));
+    assert_eq!(tags(&got), "1tTZ");
+    let sent = h.from_client(&cat(&[bind("p", "s1", &[]), execute("p"), sync()]));
+    assert_eq!(tags(&sent), "BPS", "Execute swapped for the probe");
+    let got = h.from_server(&cat(&[msg(b'2', b""), server_error("42601"), ready(b'I')]));
+    assert_eq!(tags(&got), "2EZ");
+    assert!(error_text(&got[1].1).contains("test refused"));
+}
+
+#[test]
+fn rows_of_a_prepared_statement_meet_the_columns_described_long_ago() {
+    let mut h = Harness::new(true);
+    h.from_client(&cat(&[parse("s1", "SELECT email FROM t"), describe(b'S', "s1"), sync()]));
+    h.from_server(&cat(&[msg(b'1', b""), msg(b't', b"\0\0"), row_description(&["email"]), ready(b'I')]));
+    // Much later: Bind with binary results, Execute.
+    let sent = h.from_client(&cat(&[bind("", "s1", &[1]), execute(""), sync()]));
+    assert_eq!(tags(&sent), "BES", "columns known: no Describe injected");
+    let got = h.from_server(&cat(&[
+        msg(b'2', b""),
+        data_row(&["secret"]),
+        data_row(&["public"]),
+        complete("SELECT 2"),
+        ready(b'I'),
+    ]));
+    assert_eq!(tags(&got), "2DDCZ");
+    assert!(error_text(&got[1].1).contains("masked"));
+    assert!(error_text(&got[2].1).contains("public"));
+}
+
+#[test]
+fn an_execute_with_unknown_columns_gets_a_describe_the_client_never_sees() {
+    let mut h = Harness::new(true);
+    let sent = h.from_client(&cat(&[parse("", "SELECT email FROM t"), bind("", "", &[]), execute(""), sync()]));
+    assert_eq!(tags(&sent), "PBDES", "a Describe (portal) before the Execute");
+    let got = h.from_server(&cat(&[
+        msg(b'1', b""),
+        msg(b'2', b""),
+        row_description(&["email"]),
+        data_row(&["secret"]),
+        complete("SELECT 1"),
+        ready(b'I'),
+    ]));
+    assert_eq!(tags(&got), "12DCZ", "the injected Describe's answer is swallowed");
+    assert!(error_text(&got[2].1).contains("masked"));
+}
+
+#[test]
+fn syncs_behind_a_copy_from_stdin_are_ignored_like_the_server_does() {
+    let mut h = Harness::new(false);
+    h.from_client(&cat(&[parse("", "COPY t FROM STDIN"), bind("", "", &[]), execute(""), sync()]));
+    let got = h.from_server(&cat(&[msg(b'1', b""), msg(b'2', b""), msg(b'G', b"\0\0\0")]));
+    assert_eq!(tags(&got), "12G");
+    h.from_client(&cat(&[msg(b'd', b"1\n"), msg(b'c', b""), sync()]));
+    let got = h.from_server(&cat(&[complete("COPY 1"), ready(b'I')]));
+    assert_eq!(tags(&got), "CZ");
+    assert_eq!(h.engine.outstanding(), 0);
+}
+
+#[test]
+fn unknown_client_messages_end_the_session() {
+    let mut h = Harness::new(false);
+    h.client.buf.extend_from_slice(&msg(b'?', b""));
+    match h.engine.process_client(&mut h.client, &mut None) {
+        ClientStep::Fatal(e) => assert_eq!(e.sqlstate, "08P01"),
+        _ => panic!("expected a protocol violation"),
+    }
+}
+
+#[test]
+fn a_reply_nobody_asked_for_is_not_followed_blindly() {
+    let mut h = Harness::new(false);
+    h.server.buf.extend_from_slice(&msg(b'1', b""));
+    assert!(matches!(h.engine.process_server(&mut h.server), ServerStep::Fatal(_)));
+}
