@@ -85,6 +85,10 @@ pub struct Shared {
 }
 
 impl Shared {
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "each is a distinct start-up product; a parameter struct would only rename them"
+    )]
     pub fn new(
         runtime: Runtime,
         config_path: PathBuf,

@@ -44,7 +44,7 @@ impl Engine {
         decided: &mut Option<Verdict>,
     ) -> ClientStep {
         loop {
-            let (header, complete) = match s.next() {
+            let (header, complete) = match s.next_message() {
                 Err(e) => return ClientStep::Fatal(client_violation(e)),
                 Ok(super::stream_buf::Next::Empty) => return ClientStep::Read { hold_total: None },
                 Ok(super::stream_buf::Next::Message { header, complete }) => (header, complete),

@@ -14,6 +14,8 @@
 //! work the server rolled back, and the client and server stay in step.
 
 mod client_side;
+#[cfg(test)]
+mod fuzz;
 pub mod phases;
 mod relay;
 mod server_side;

@@ -26,7 +26,7 @@ impl Engine {
     /// Follows every server message in `s`, rewriting where a phase asks.
     pub fn process_server(&mut self, s: &mut StreamBuf) -> ServerStep {
         loop {
-            let (header, complete) = match s.next() {
+            let (header, complete) = match s.next_message() {
                 Err(e) => return ServerStep::Fatal(lost_track(e)),
                 Ok(Next::Empty) => return ServerStep::Read { hold_total: None },
                 Ok(Next::Message { header, complete }) => (header, complete),

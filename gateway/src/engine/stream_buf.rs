@@ -40,15 +40,18 @@ pub enum Next {
 }
 
 impl StreamBuf {
-    /// Makes room for the next read. A message that must be held whole gets
-    /// room for all of it at once (its length was checked against a bound).
+    /// Makes room for the next read.
     pub fn reserve_for_read(&mut self, hold_total: Option<usize>) {
         if self.buf.is_empty() && self.buf.capacity() > KEEP_CAPACITY {
             self.buf = BytesMut::new();
         }
+        // Room for a held message grows with what actually arrived (doubling),
+        // so a header that merely claims a large length costs nothing.
         let unjudged = self.buf.len() - self.judged;
         let min_spare = hold_total.map_or(MIN_SPARE, |total| {
-            total.saturating_sub(unjudged).max(MIN_SPARE)
+            total
+                .saturating_sub(unjudged)
+                .clamp(MIN_SPARE, unjudged.max(READ_CHUNK))
         });
         if self.buf.capacity() - self.buf.len() < min_spare {
             self.buf.reserve(min_spare.max(READ_CHUNK));
@@ -57,7 +60,7 @@ impl StreamBuf {
 
     /// Advances over bytes that pass or drop without being looked at, then
     /// reports the next message to judge.
-    pub fn next(&mut self) -> Result<Next, FrameError> {
+    pub fn next_message(&mut self) -> Result<Next, FrameError> {
         if self.passing > 0 {
             let n = self.passing.min(self.buf.len() - self.judged);
             self.judged += n;
@@ -150,24 +153,24 @@ mod tests {
     fn passing_messages_stream_even_when_incomplete() {
         let mut s = StreamBuf::default();
         feed(&mut s, b"d\0\0\0\x0babc");
-        let Next::Message { header, complete } = s.next().unwrap() else {
+        let Next::Message { header, complete } = s.next_message().unwrap() else {
             panic!()
         };
         assert!(!complete);
         s.pass(&header);
-        assert!(matches!(s.next().unwrap(), Next::Empty));
+        assert!(matches!(s.next_message().unwrap(), Next::Empty));
         assert_eq!(output(&mut s), b"d\0\0\0\x0babc");
         feed(&mut s, b"def");
-        assert!(matches!(s.next().unwrap(), Next::Empty));
+        assert!(matches!(s.next_message().unwrap(), Next::Empty));
         assert_eq!(output(&mut s), b"def");
         assert!(s.mid_message());
         feed(&mut s, b"gZ\0\0\0\x05I");
-        let Next::Message { header, complete } = s.next().unwrap() else {
+        let Next::Message { header, complete } = s.next_message().unwrap() else {
             panic!()
         };
         assert!(complete && header.tag == b'Z');
         s.pass(&header);
-        assert!(matches!(s.next().unwrap(), Next::Empty));
+        assert!(matches!(s.next_message().unwrap(), Next::Empty));
         assert_eq!(output(&mut s), b"gZ\0\0\0\x05I");
     }
 
@@ -175,20 +178,20 @@ mod tests {
     fn replacing_and_dropping_splice_the_output() {
         let mut s = StreamBuf::default();
         feed(&mut s, b"S\0\0\0\x04Q\0\0\0\x05xH\0\0\0\x04");
-        let Next::Message { header, .. } = s.next().unwrap() else {
+        let Next::Message { header, .. } = s.next_message().unwrap() else {
             panic!()
         };
         s.pass(&header);
-        let Next::Message { header, complete } = s.next().unwrap() else {
+        let Next::Message { header, complete } = s.next_message().unwrap() else {
             panic!()
         };
         assert!(complete && s.body(&header) == b"x");
         s.replace(&header, Bytes::from_static(b"<new>"));
-        let Next::Message { header, .. } = s.next().unwrap() else {
+        let Next::Message { header, .. } = s.next_message().unwrap() else {
             panic!()
         };
         s.drop_message(&header);
-        assert!(matches!(s.next().unwrap(), Next::Empty));
+        assert!(matches!(s.next_message().unwrap(), Next::Empty));
         assert_eq!(output(&mut s), b"S\0\0\0\x04<new>");
         assert!(s.buf.is_empty());
     }
@@ -197,6 +200,6 @@ mod tests {
     fn a_bad_length_is_an_error() {
         let mut s = StreamBuf::default();
         feed(&mut s, b"Q\0\0\0\x01");
-        assert!(s.next().is_err());
+        assert!(s.next_message().is_err());
     }
 }

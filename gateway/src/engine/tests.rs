@@ -17,14 +17,23 @@ struct MarkerPhases {
 }
 
 fn refusal(text: &str) -> Verdict {
-    Verdict::Refuse(GatewayError::error("42501", format!("test refused: {text}")))
+    Verdict::Refuse(GatewayError::error(
+        "42501",
+        format!("test refused: {text}"),
+    ))
 }
 
 impl Phases for MarkerPhases {
     fn classify(&mut self, request: &Request<'_>) -> Verdict {
         match request {
-            Request::Query { text } | Request::Parse { text, .. } if text.contains("/*refuse*/") => refusal(text),
-            Request::Execute { text: Some(text), .. } if text.contains("/*refuse-execute*/") => refusal(text),
+            Request::Query { text } | Request::Parse { text, .. }
+                if text.contains("/*refuse*/") =>
+            {
+                refusal(text)
+            }
+            Request::Execute {
+                text: Some(text), ..
+            } if text.contains("/*refuse-execute*/") => refusal(text),
             _ => Verdict::Allow,
         }
     }
@@ -37,11 +46,22 @@ impl Phases for MarkerPhases {
         self.rewrite
     }
 
-    fn rewrite_row(&mut self, _columns: Option<&Columns>, cells: &[Option<&[u8]>], out: &mut BytesMut) -> bool {
+    fn rewrite_row(
+        &mut self,
+        _columns: Option<&Columns>,
+        cells: &[Option<&[u8]>],
+        out: &mut BytesMut,
+    ) -> bool {
         if !cells.iter().any(|c| *c == Some(&b"secret"[..])) {
             return false;
         }
-        let cells = cells.iter().map(|c| if *c == Some(&b"secret"[..]) { Some(&b"masked"[..]) } else { *c });
+        let cells = cells.iter().map(|c| {
+            if *c == Some(&b"secret"[..]) {
+                Some(&b"masked"[..])
+            } else {
+                *c
+            }
+        });
         crate::protocol::server_messages::encode_data_row(out, cells);
         true
     }
@@ -66,7 +86,7 @@ impl Harness {
     }
 
     /// Feeds client bytes; returns the message types sent to the server.
-    fn from_client(&mut self, bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    fn client_sends(&mut self, bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
         self.client.buf.extend_from_slice(bytes);
         match self.engine.process_client(&mut self.client, &mut None) {
             ClientStep::Read { .. } => {}
@@ -78,7 +98,7 @@ impl Harness {
     }
 
     /// Feeds server bytes; returns the messages sent to the client.
-    fn from_server(&mut self, bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    fn server_sends(&mut self, bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
         self.server.buf.extend_from_slice(bytes);
         match self.engine.process_server(&mut self.server) {
             ServerStep::Read { .. } => {}
@@ -163,7 +183,10 @@ fn ready(status: u8) -> Vec<u8> {
 }
 
 fn server_error(sqlstate: &str) -> Vec<u8> {
-    msg(b'E', format!("SERROR\0VERROR\0C{sqlstate}\0Mserver says no\0\0").as_bytes())
+    msg(
+        b'E',
+        format!("SERROR\0VERROR\0C{sqlstate}\0Mserver says no\0\0").as_bytes(),
+    )
 }
 
 fn complete(tag: &str) -> Vec<u8> {
@@ -188,7 +211,10 @@ fn row_description(names: &[&str]) -> Vec<u8> {
 
 fn data_row(values: &[&str]) -> Vec<u8> {
     let mut b = BytesMut::new();
-    crate::protocol::server_messages::encode_data_row(&mut b, values.iter().map(|v| Some(v.as_bytes())));
+    crate::protocol::server_messages::encode_data_row(
+        &mut b,
+        values.iter().map(|v| Some(v.as_bytes())),
+    );
     b.to_vec()
 }
 
@@ -204,28 +230,53 @@ fn error_text(body: &[u8]) -> String {
 fn allowed_traffic_passes_byte_for_byte() {
     let mut h = Harness::new(false);
     let q = cat(&[query("SELECT 1"), query("SELECT 2")]);
-    let sent = h.from_client(&q);
-    assert_eq!(sent.iter().map(|(t, b)| msg(*t, b)).collect::<Vec<_>>().concat(), q);
-    let reply = cat(&[row_description(&["a"]), data_row(&["1"]), complete("SELECT 1"), ready(b'I')]);
-    let got = h.from_server(&reply);
+    let sent = h.client_sends(&q);
+    assert_eq!(
+        sent.iter()
+            .map(|(t, b)| msg(*t, b))
+            .collect::<Vec<_>>()
+            .concat(),
+        q
+    );
+    let reply = cat(&[
+        row_description(&["a"]),
+        data_row(&["1"]),
+        complete("SELECT 1"),
+        ready(b'I'),
+    ]);
+    let got = h.server_sends(&reply);
     assert_eq!(tags(&got), "TDCZ");
-    assert_eq!(h.engine.outstanding(), 1, "the second query is still running");
+    assert_eq!(
+        h.engine.outstanding(),
+        1,
+        "the second query is still running"
+    );
 }
 
 #[test]
 fn a_refused_query_in_a_transaction_fails_the_transaction_on_the_server() {
     let mut h = Harness::new(false);
-    h.from_client(&query("BEGIN"));
-    h.from_server(&cat(&[complete("BEGIN"), ready(b'T')]));
-    let sent = h.from_client(&query("DELETE FROM t /*refuse*/"));
+    h.client_sends(&query("BEGIN"));
+    h.server_sends(&cat(&[complete("BEGIN"), ready(b'T')]));
+    let sent = h.client_sends(&query("DELETE FROM t /*refuse*/"));
     assert_eq!(sent.len(), 1);
     let sent_text = error_text(&sent[0].1);
-    assert!(sent_text.contains(REFUSAL_PROBE_SQL), "the server gets a probe: {sent_text}");
-    assert!(!sent_text.contains("DELETE"), "the refused text never reaches the server");
+    assert!(
+        sent_text.contains(REFUSAL_PROBE_SQL),
+        "the server gets a probe: {sent_text}"
+    );
+    assert!(
+        !sent_text.contains("DELETE"),
+        "the refused text never reaches the server"
+    );
     // The server fails the probe and the transaction.
-    let got = h.from_server(&cat(&[server_error("42601"), ready(b'E')]));
+    let got = h.server_sends(&cat(&[server_error("42601"), ready(b'E')]));
     assert_eq!(tags(&got), "EZ");
-    assert!(error_text(&got[0].1).contains("test refused"), "{}", error_text(&got[0].1));
+    assert!(
+        error_text(&got[0].1).contains("test refused"),
+        "{}",
+        error_text(&got[0].1)
+    );
     assert_eq!(got[1].1, b"E");
     assert_eq!(h.engine.transaction_status(), b'E');
 }
@@ -242,12 +293,12 @@ fn a_refused_parse_mid_pipeline_skips_the_rest_until_sync() {
         execute(""),
         sync(),
     ]);
-    let sent = h.from_client(&pipeline);
+    let sent = h.client_sends(&pipeline);
     assert_eq!(tags(&sent), "PBEPBES");
     assert!(error_text(&sent[3].1).contains(REFUSAL_PROBE_SQL));
     // PostgreSQL: ParseComplete, BindComplete, CommandComplete, the probe's
     // error, then nothing until Sync.
-    let got = h.from_server(&cat(&[
+    let got = h.server_sends(&cat(&[
         msg(b'1', b""),
         msg(b'2', b""),
         complete("INSERT 0 1"),
@@ -258,15 +309,18 @@ fn a_refused_parse_mid_pipeline_skips_the_rest_until_sync() {
     assert!(error_text(&got[3].1).contains("test refused"));
     assert_eq!(h.engine.outstanding(), 0);
     // The session goes on in step.
-    h.from_client(&query("SELECT 1"));
-    assert_eq!(tags(&h.from_server(&cat(&[complete("SELECT 1"), ready(b'I')]))), "CZ");
+    h.client_sends(&query("SELECT 1"));
+    assert_eq!(
+        tags(&h.server_sends(&cat(&[complete("SELECT 1"), ready(b'I')]))),
+        "CZ"
+    );
     assert_eq!(h.engine.outstanding(), 0);
 }
 
 #[test]
 fn an_error_before_the_refusal_is_the_one_the_client_sees() {
     let mut h = Harness::new(false);
-    h.from_client(&cat(&[
+    h.client_sends(&cat(&[
         parse("", "SELECT 1/0"),
         bind("", "", &[]),
         execute(""),
@@ -274,7 +328,12 @@ fn an_error_before_the_refusal_is_the_one_the_client_sees() {
         sync(),
     ]));
     // The server fails the Execute and skips the probe.
-    let got = h.from_server(&cat(&[msg(b'1', b""), msg(b'2', b""), server_error("22012"), ready(b'I')]));
+    let got = h.server_sends(&cat(&[
+        msg(b'1', b""),
+        msg(b'2', b""),
+        server_error("22012"),
+        ready(b'I'),
+    ]));
     assert_eq!(tags(&got), "12EZ");
     assert!(error_text(&got[2].1).contains("22012"));
     assert_eq!(h.engine.outstanding(), 0);
@@ -283,17 +342,21 @@ fn an_error_before_the_refusal_is_the_one_the_client_sees() {
 #[test]
 fn a_refused_execute_of_an_earlier_prepared_statement() {
     let mut h = Harness::new(false);
-    h.from_client(&cat(&[parse("s1", "SELECT /*refuse-execute*/ 1"), describe(b'S', "s1"), sync()]));
-    let got = h.from_server(&cat(&[
+    h.client_sends(&cat(&[
+        parse("s1", "SELECT /*refuse-execute*/ 1"),
+        describe(b'S', "s1"),
+        sync(),
+    ]));
+    let got = h.server_sends(&cat(&[
         msg(b'1', b""),
         msg(b't', b"\0\0"),
         row_description(&["a"]),
         ready(b'I'),
     ]));
     assert_eq!(tags(&got), "1tTZ");
-    let sent = h.from_client(&cat(&[bind("p", "s1", &[]), execute("p"), sync()]));
+    let sent = h.client_sends(&cat(&[bind("p", "s1", &[]), execute("p"), sync()]));
     assert_eq!(tags(&sent), "BPS", "Execute swapped for the probe");
-    let got = h.from_server(&cat(&[msg(b'2', b""), server_error("42601"), ready(b'I')]));
+    let got = h.server_sends(&cat(&[msg(b'2', b""), server_error("42601"), ready(b'I')]));
     assert_eq!(tags(&got), "2EZ");
     assert!(error_text(&got[1].1).contains("test refused"));
 }
@@ -301,12 +364,21 @@ fn a_refused_execute_of_an_earlier_prepared_statement() {
 #[test]
 fn rows_of_a_prepared_statement_meet_the_columns_described_long_ago() {
     let mut h = Harness::new(true);
-    h.from_client(&cat(&[parse("s1", "SELECT email FROM t"), describe(b'S', "s1"), sync()]));
-    h.from_server(&cat(&[msg(b'1', b""), msg(b't', b"\0\0"), row_description(&["email"]), ready(b'I')]));
+    h.client_sends(&cat(&[
+        parse("s1", "SELECT email FROM t"),
+        describe(b'S', "s1"),
+        sync(),
+    ]));
+    h.server_sends(&cat(&[
+        msg(b'1', b""),
+        msg(b't', b"\0\0"),
+        row_description(&["email"]),
+        ready(b'I'),
+    ]));
     // Much later: Bind with binary results, Execute.
-    let sent = h.from_client(&cat(&[bind("", "s1", &[1]), execute(""), sync()]));
+    let sent = h.client_sends(&cat(&[bind("", "s1", &[1]), execute(""), sync()]));
     assert_eq!(tags(&sent), "BES", "columns known: no Describe injected");
-    let got = h.from_server(&cat(&[
+    let got = h.server_sends(&cat(&[
         msg(b'2', b""),
         data_row(&["secret"]),
         data_row(&["public"]),
@@ -321,9 +393,18 @@ fn rows_of_a_prepared_statement_meet_the_columns_described_long_ago() {
 #[test]
 fn an_execute_with_unknown_columns_gets_a_describe_the_client_never_sees() {
     let mut h = Harness::new(true);
-    let sent = h.from_client(&cat(&[parse("", "SELECT email FROM t"), bind("", "", &[]), execute(""), sync()]));
-    assert_eq!(tags(&sent), "PBDES", "a Describe (portal) before the Execute");
-    let got = h.from_server(&cat(&[
+    let sent = h.client_sends(&cat(&[
+        parse("", "SELECT email FROM t"),
+        bind("", "", &[]),
+        execute(""),
+        sync(),
+    ]));
+    assert_eq!(
+        tags(&sent),
+        "PBDES",
+        "a Describe (portal) before the Execute"
+    );
+    let got = h.server_sends(&cat(&[
         msg(b'1', b""),
         msg(b'2', b""),
         row_description(&["email"]),
@@ -331,18 +412,31 @@ fn an_execute_with_unknown_columns_gets_a_describe_the_client_never_sees() {
         complete("SELECT 1"),
         ready(b'I'),
     ]));
-    assert_eq!(tags(&got), "12DCZ", "the injected Describe's answer is swallowed");
+    assert_eq!(
+        tags(&got),
+        "12DCZ",
+        "the injected Describe's answer is swallowed"
+    );
     assert!(error_text(&got[2].1).contains("masked"));
 }
 
 #[test]
 fn syncs_behind_a_copy_from_stdin_are_ignored_like_the_server_does() {
     let mut h = Harness::new(false);
-    h.from_client(&cat(&[parse("", "COPY t FROM STDIN"), bind("", "", &[]), execute(""), sync()]));
-    let got = h.from_server(&cat(&[msg(b'1', b""), msg(b'2', b""), msg(b'G', b"\0\0\0")]));
+    h.client_sends(&cat(&[
+        parse("", "COPY t FROM STDIN"),
+        bind("", "", &[]),
+        execute(""),
+        sync(),
+    ]));
+    let got = h.server_sends(&cat(&[
+        msg(b'1', b""),
+        msg(b'2', b""),
+        msg(b'G', b"\0\0\0"),
+    ]));
     assert_eq!(tags(&got), "12G");
-    h.from_client(&cat(&[msg(b'd', b"1\n"), msg(b'c', b""), sync()]));
-    let got = h.from_server(&cat(&[complete("COPY 1"), ready(b'I')]));
+    h.client_sends(&cat(&[msg(b'd', b"1\n"), msg(b'c', b""), sync()]));
+    let got = h.server_sends(&cat(&[complete("COPY 1"), ready(b'I')]));
     assert_eq!(tags(&got), "CZ");
     assert_eq!(h.engine.outstanding(), 0);
 }
@@ -361,5 +455,8 @@ fn unknown_client_messages_end_the_session() {
 fn a_reply_nobody_asked_for_is_not_followed_blindly() {
     let mut h = Harness::new(false);
     h.server.buf.extend_from_slice(&msg(b'1', b""));
-    assert!(matches!(h.engine.process_server(&mut h.server), ServerStep::Fatal(_)));
+    assert!(matches!(
+        h.engine.process_server(&mut h.server),
+        ServerStep::Fatal(_)
+    ));
 }
