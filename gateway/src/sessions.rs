@@ -36,7 +36,7 @@ pub struct CancelTarget {
 
 struct Entry {
     info: SessionInfo,
-    secret_key: i32,
+    secret_key: Box<[u8]>,
     upstream: CancelTarget,
 }
 
@@ -48,10 +48,11 @@ pub struct SessionRegistry {
 }
 
 /// The gateway's own cancel key for a session (never the server's).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct GatewayKey {
     pub process_id: i32,
-    pub secret_key: i32,
+    /// 4 bytes for protocol 3.0 clients, 32 for 3.2 (which allows up to 256).
+    pub secret_key: Box<[u8]>,
 }
 
 /// Removes the session from the registry when the session ends.
@@ -83,6 +84,7 @@ impl SessionRegistry {
         self: &Arc<Self>,
         mut info: SessionInfo,
         upstream: CancelTarget,
+        key_len: usize,
     ) -> Registration {
         info.started_unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -94,9 +96,11 @@ impl SessionRegistry {
             // Positive ids look like real backend pids to clients that print them.
             let process_id = rand::random::<i32>() & i32::MAX;
             if process_id != 0 && !sessions.contains_key(&process_id) {
+                let mut secret_key = vec![0u8; key_len].into_boxed_slice();
+                rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret_key);
                 break GatewayKey {
                     process_id,
-                    secret_key: rand::random(),
+                    secret_key,
                 };
             }
         };
@@ -104,7 +108,7 @@ impl SessionRegistry {
             key.process_id,
             Entry {
                 info,
-                secret_key: key.secret_key,
+                secret_key: key.secret_key.clone(),
                 upstream,
             },
         );
@@ -119,7 +123,7 @@ impl SessionRegistry {
     pub fn cancel_target(&self, process_id: i32, secret_key: &[u8]) -> Option<CancelTarget> {
         let sessions = self.lock();
         let entry = sessions.get(&process_id)?;
-        (secret_key == entry.secret_key.to_be_bytes()).then_some(entry.upstream)
+        same_secret(secret_key, &entry.secret_key).then_some(entry.upstream)
     }
 
     pub fn snapshot(&self) -> Vec<SessionInfo> {
@@ -127,6 +131,17 @@ impl SessionRegistry {
         list.sort_by_key(|s| s.id);
         list
     }
+}
+
+/// Compares without stopping at the first difference, so the time taken
+/// says nothing about how much of a guessed key was right.
+fn same_secret(given: &[u8], issued: &[u8]) -> bool {
+    given.len() == issued.len()
+        && given
+            .iter()
+            .zip(issued)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
 #[cfg(test)]
@@ -157,20 +172,32 @@ mod tests {
             process_id: 77,
             secret_key: 99,
         };
-        let reg = registry.register(info(1), upstream);
-        let key = reg.key;
+        let reg = registry.register(info(1), upstream, 4);
+        let key = reg.key.clone();
+        assert_eq!(key.secret_key.len(), 4);
         assert_eq!(
-            registry.cancel_target(key.process_id, &key.secret_key.to_be_bytes()),
+            registry.cancel_target(key.process_id, &key.secret_key),
             Some(upstream)
         );
-        let wrong = key.secret_key.wrapping_add(1).to_be_bytes();
+        let mut wrong = key.secret_key.to_vec();
+        wrong[3] ^= 1;
         assert_eq!(registry.cancel_target(key.process_id, &wrong), None);
+        assert_eq!(
+            registry.cancel_target(key.process_id, &key.secret_key[..3]),
+            None
+        );
         assert_eq!(registry.snapshot().len(), 1);
         drop(reg);
         assert!(registry.snapshot().is_empty());
         assert_eq!(
-            registry.cancel_target(key.process_id, &key.secret_key.to_be_bytes()),
+            registry.cancel_target(key.process_id, &key.secret_key),
             None
+        );
+        let long = registry.register(info(2), upstream, 32);
+        assert_eq!(long.key.secret_key.len(), 32, "protocol 3.2 keys");
+        assert_eq!(
+            registry.cancel_target(long.key.process_id, &long.key.secret_key),
+            Some(upstream)
         );
     }
 }

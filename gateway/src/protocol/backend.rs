@@ -105,10 +105,10 @@ pub fn parameter_status(buf: &mut BytesMut, name: &str, value: &str) {
     });
 }
 
-pub fn backend_key_data(buf: &mut BytesMut, process_id: i32, secret_key: i32) {
+pub fn backend_key_data(buf: &mut BytesMut, process_id: i32, secret_key: &[u8]) {
     message(buf, b'K', |b| {
         b.put_i32(process_id);
-        b.put_i32(secret_key);
+        b.put_slice(secret_key);
     });
 }
 
@@ -153,7 +153,7 @@ mod tests {
         let mut buf = BytesMut::new();
         authentication_ok(&mut buf);
         ready_for_query(&mut buf, IDLE);
-        backend_key_data(&mut buf, 1, -1);
+        backend_key_data(&mut buf, 1, &[0xff; 4]);
         assert_eq!(
             &buf[..],
             b"R\0\0\0\x08\0\0\0\0Z\0\0\0\x05IK\0\0\0\x0c\0\0\0\x01\xff\xff\xff\xff".as_slice()

@@ -65,6 +65,7 @@ async fn run(
     shared: &Arc<Shared>,
 ) {
     let startup = params::filter(parameters);
+    let minor = protocol_minor(version);
     let runtime = shared.runtime();
     let admitted = match admit::admit(shared, &runtime, origin, &startup) {
         Ok(a) => a,
@@ -117,10 +118,11 @@ async fn run(
             process_id: server.process_id,
             secret_key: server.secret_key,
         },
+        cancel_key_len(minor),
     );
     let mut hello = BytesMut::new();
-    if version.minor > 0 || !startup.protocol_options.is_empty() {
-        backend::negotiate_protocol_version(&mut hello, 0, &startup.protocol_options);
+    if minor != version.minor || !startup.protocol_options.is_empty() {
+        backend::negotiate_protocol_version(&mut hello, minor, &startup.protocol_options);
     }
     backend::authentication_ok(&mut hello);
     for (name, value) in &server.parameters {
@@ -129,7 +131,7 @@ async fn run(
     backend::backend_key_data(
         &mut hello,
         registration.key.process_id,
-        registration.key.secret_key,
+        &registration.key.secret_key,
     );
     backend::ready_for_query(&mut hello, backend::IDLE);
     if let Err(e) = client.write_all(&hello).await {
@@ -188,6 +190,25 @@ async fn run(
         }
     }
     drop(registration);
+}
+
+/// The protocol the gateway speaks with the client: 3.2 (long cancel keys)
+/// when asked for 3.2 or newer, else 3.0. Upstream it always logs in with
+/// 3.0: cancel keys are the gateway's own on the client side.
+fn protocol_minor(requested: ProtocolVersion) -> u16 {
+    if requested.minor >= 2 {
+        2
+    } else {
+        0
+    }
+}
+
+fn cancel_key_len(minor: u16) -> usize {
+    if minor >= 2 {
+        32
+    } else {
+        4
+    }
 }
 
 fn upstream_sqlstate(e: &upstream::UpstreamError) -> &'static str {
