@@ -43,6 +43,7 @@ pub struct GatewayBuilder {
     startup_timeout_secs: Option<u64>,
     extra: String,
     launcher: Vec<String>,
+    program: Option<PathBuf>,
 }
 
 impl GatewayBuilder {
@@ -126,6 +127,12 @@ impl GatewayBuilder {
         self
     }
 
+    /// Runs this program instead of `cordon` (e.g. `cordon-test-phases`).
+    pub fn program(mut self, program: PathBuf) -> Self {
+        self.program = Some(program);
+        self
+    }
+
     /// Raw TOML appended to the generated file.
     pub fn extra_toml(mut self, toml: &str) -> Self {
         self.extra.push_str(toml);
@@ -147,6 +154,7 @@ impl GatewayBuilder {
             pids: Vec::new(),
             config_text: String::new(),
             launcher: self.launcher.clone(),
+            program: self.program.clone().unwrap_or_else(crate::cordon_bin),
         };
         gw.config_text = self.render(&gw);
         fs::write(&gw.config_path, &gw.config_text).expect("writing the gateway config");
@@ -280,6 +288,7 @@ pub struct TestGateway {
     pids: Vec<u32>,
     config_text: String,
     launcher: Vec<String>,
+    program: PathBuf,
 }
 
 impl TestGateway {
@@ -350,10 +359,10 @@ impl TestGateway {
         let mut cmd = match self.launcher.split_first() {
             Some((program, args)) => {
                 let mut cmd = Command::new(program);
-                cmd.args(args).arg(crate::cordon_bin());
+                cmd.args(args).arg(&self.program);
                 cmd
             }
-            None => Command::new(crate::cordon_bin()),
+            None => Command::new(&self.program),
         };
         cmd.arg("run")
             .arg("--config")

@@ -85,6 +85,20 @@ pub fn probe_bin() -> PathBuf {
     path
 }
 
+/// The daemon with test phases (`cordon-test-phases`): `$CORDON_TEST_PHASES`, else
+/// `<workspace>/target/debug/cordon-test-phases`.
+pub fn test_phases_bin() -> PathBuf {
+    let path = std::env::var_os("CORDON_TEST_PHASES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_debug_dir().join("cordon-test-phases"));
+    assert!(
+        path.is_file(),
+        "cordon-test-phases is not at {} (`cargo build -p cordon-e2e --bins`)",
+        path.display()
+    );
+    path
+}
+
 /// A TCP port that is free on 127.0.0.1 and ::1 right now (the kernel picks it).
 pub fn free_port() -> u16 {
     for _ in 0..50 {
