@@ -49,16 +49,17 @@ impl Engine {
                 Ok(super::stream_buf::Next::Empty) => return ClientStep::Read { hold_total: None },
                 Ok(super::stream_buf::Next::Message { header, complete }) => (header, complete),
             };
-            if header.tag == fe::COPY_DATA {
-                // Rows of COPY FROM STDIN stream through; the server judges
-                // them against the COPY that was already allowed.
+            if header.tag == fe::COPY_DATA || header.tag == fe::COPY_FAIL {
+                // COPY FROM STDIN streams through: the server judges the data
+                // against the COPY that was already allowed.
+                if header.tag == fe::COPY_FAIL {
+                    self.copy_in = CopyIn::No;
+                }
                 s.pass(&header);
                 continue;
             }
             let limit = match header.tag {
-                fe::QUERY | fe::PARSE | fe::BIND | fe::FUNCTION_CALL | fe::COPY_FAIL => {
-                    MAX_INSPECTED_LEN
-                }
+                fe::QUERY | fe::PARSE | fe::BIND | fe::FUNCTION_CALL => MAX_INSPECTED_LEN,
                 _ => MAX_SMALL_MESSAGE_LEN,
             };
             if header.body_len() > limit {
@@ -240,7 +241,7 @@ impl Engine {
                     Verdict::Hold(pending) => return Ok(Some(pending)),
                 }
             }
-            fe::COPY_DONE | fe::COPY_FAIL => {
+            fe::COPY_DONE => {
                 self.copy_in = CopyIn::No;
                 s.pass(header);
             }
@@ -286,15 +287,6 @@ impl Engine {
         );
         let context = match header.tag {
             fe::QUERY | fe::FUNCTION_CALL => Context::Simple,
-            fe::COPY_FAIL => {
-                // A CopyFail's text is not a statement: let it fail the COPY.
-                s.drop_message(header);
-                let mut fail = BytesMut::new();
-                fe::encode_copy_fail(&mut fail, "cordon: CopyFail message too large");
-                s.insert(fail.freeze());
-                self.copy_in = CopyIn::No;
-                return;
-            }
             _ => Context::Extended,
         };
         let probe = self.refusal_probe(header.tag, error, context);

@@ -460,3 +460,36 @@ fn a_reply_nobody_asked_for_is_not_followed_blindly() {
         ServerStep::Fatal(_)
     ));
 }
+
+#[test]
+fn a_statement_too_large_to_inspect_is_refused_as_it_streams_by() {
+    let mut h = Harness::new(false);
+    let body_len = crate::protocol::frame::MAX_INSPECTED_LEN + 1;
+    let mut head = vec![b'Q'];
+    head.extend_from_slice(&((body_len + 4) as u32).to_be_bytes());
+    head.extend_from_slice(b"SELECT ");
+    let sent = h.client_sends(&head);
+    assert_eq!(tags(&sent), "Q", "the probe goes at once");
+    assert!(error_text(&sent[0].1).contains(REFUSAL_PROBE_SQL));
+    // The rest of the statement is dropped as it arrives, never held.
+    let chunk = vec![b' '; 1 << 20];
+    let mut left = body_len - 7;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        assert!(h.client_sends(&chunk[..n]).is_empty());
+        assert!(h.client.buf.capacity() < 4 << 20, "never held whole");
+        left -= n;
+    }
+    assert_eq!(
+        tags(&h.client_sends(&query("SELECT 1"))),
+        "Q",
+        "back in step"
+    );
+    let got = h.server_sends(&cat(&[server_error("42601"), ready(b'I')]));
+    assert_eq!(tags(&got), "EZ");
+    assert!(
+        error_text(&got[0].1).contains("C54000"),
+        "{}",
+        error_text(&got[0].1)
+    );
+}

@@ -177,10 +177,6 @@ pub fn encode_describe_portal(buf: &mut BytesMut, portal: &str) {
     });
 }
 
-pub fn encode_copy_fail(buf: &mut BytesMut, reason: &str) {
-    message(buf, COPY_FAIL, |b| cstr(b, reason));
-}
-
 pub fn encode_terminate(buf: &mut BytesMut) {
     message(buf, TERMINATE, |_| {});
 }
