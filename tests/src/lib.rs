@@ -74,26 +74,23 @@ pub fn cordon_bin() -> PathBuf {
 
 /// The `pg-probe` helper: `$CORDON_PG_PROBE`, else `<workspace>/target/debug/pg-probe`.
 pub fn probe_bin() -> PathBuf {
-    let path = std::env::var_os("CORDON_PG_PROBE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| target_debug_dir().join("pg-probe"));
-    assert!(
-        path.is_file(),
-        "pg-probe is not at {} (set CORDON_PG_PROBE, or `cargo build -p cordon-e2e --bins`)",
-        path.display()
-    );
-    path
+    helper_bin("CORDON_PG_PROBE", "pg-probe")
 }
 
 /// The daemon with test phases (`cordon-test-phases`): `$CORDON_TEST_PHASES`, else
 /// `<workspace>/target/debug/cordon-test-phases`.
 pub fn test_phases_bin() -> PathBuf {
-    let path = std::env::var_os("CORDON_TEST_PHASES")
+    helper_bin("CORDON_TEST_PHASES", "cordon-test-phases")
+}
+
+/// A binary of this crate: `$<env>`, else `<target>/debug/<name>`.
+fn helper_bin(env: &str, name: &str) -> PathBuf {
+    let path = std::env::var_os(env)
         .map(PathBuf::from)
-        .unwrap_or_else(|| target_debug_dir().join("cordon-test-phases"));
+        .unwrap_or_else(|| target_debug_dir().join(name));
     assert!(
         path.is_file(),
-        "cordon-test-phases is not at {} (`cargo build -p cordon-e2e --bins`)",
+        "{name} is not at {} (set {env}, or `cargo build -p cordon-e2e --bins`)",
         path.display()
     );
     path

@@ -6,7 +6,7 @@ use bytes::{BufMut, BytesMut};
 pub const IDLE: u8 = b'I';
 
 /// Writes one message: type byte, length, body produced by `body`.
-fn message(buf: &mut BytesMut, tag: u8, body: impl FnOnce(&mut BytesMut)) {
+pub(crate) fn message(buf: &mut BytesMut, tag: u8, body: impl FnOnce(&mut BytesMut)) {
     buf.put_u8(tag);
     let len_at = buf.len();
     buf.put_u32(0);

@@ -3,7 +3,10 @@
 
 use bytes::{BufMut, BytesMut};
 
-use super::reader::{Malformed, Reader};
+use super::{
+    backend::message,
+    reader::{Malformed, Reader},
+};
 
 pub const QUERY: u8 = b'Q';
 pub const PARSE: u8 = b'P';
@@ -142,15 +145,6 @@ pub fn decode_execute(body: &[u8]) -> Result<Execute<'_>, Malformed> {
 /// The function's OID; arguments are the server's business.
 pub fn decode_function_call(body: &[u8]) -> Result<u32, Malformed> {
     Reader::new(body, "FunctionCall").u32()
-}
-
-fn message(buf: &mut BytesMut, tag: u8, body: impl FnOnce(&mut BytesMut)) {
-    buf.put_u8(tag);
-    let len_at = buf.len();
-    buf.put_u32(0);
-    body(buf);
-    let len = (buf.len() - len_at) as u32;
-    buf[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
 }
 
 fn cstr(buf: &mut BytesMut, s: &str) {
