@@ -36,18 +36,20 @@ pub struct CancelTarget {
 
 struct Entry {
     info: SessionInfo,
-    secret_key: Box<[u8]>,
     upstream: CancelTarget,
 }
 
-/// Sessions keyed by the process id the gateway gave the client.
+/// Sessions keyed by the secret cancel key the gateway gave the client
+/// (unique among live sessions; process ids from several servers may repeat).
 #[derive(Default)]
 pub struct SessionRegistry {
-    sessions: Mutex<HashMap<i32, Entry>>,
+    sessions: Mutex<HashMap<Box<[u8]>, Entry>>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
-/// The gateway's own cancel key for a session (never the server's).
+/// The cancel key the client gets: the server's process id (so that
+/// pg_backend_pid(), pg_stat_activity and notifications agree with what the
+/// client was told) with the gateway's own secret (never the server's).
 #[derive(Clone, Debug)]
 pub struct GatewayKey {
     pub process_id: i32,
@@ -64,12 +66,12 @@ pub struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        self.registry.lock().remove(&self.key.process_id);
+        self.registry.lock().remove(&self.key.secret_key);
     }
 }
 
 impl SessionRegistry {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i32, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<[u8]>, Entry>> {
         // A panic elsewhere must not take status and cancel down with it.
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -93,25 +95,16 @@ impl SessionRegistry {
         let id = info.id;
         let mut sessions = self.lock();
         let key = loop {
-            // Positive ids look like real backend pids to clients that print them.
-            let process_id = rand::random::<i32>() & i32::MAX;
-            if process_id != 0 && !sessions.contains_key(&process_id) {
-                let mut secret_key = vec![0u8; key_len].into_boxed_slice();
-                rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret_key);
+            let mut secret_key = vec![0u8; key_len].into_boxed_slice();
+            rand::RngCore::fill_bytes(&mut rand::rng(), &mut secret_key);
+            if !sessions.contains_key(&secret_key) {
                 break GatewayKey {
-                    process_id,
+                    process_id: upstream.process_id,
                     secret_key,
                 };
             }
         };
-        sessions.insert(
-            key.process_id,
-            Entry {
-                info,
-                secret_key: key.secret_key.clone(),
-                upstream,
-            },
-        );
+        sessions.insert(key.secret_key.clone(), Entry { info, upstream });
         Registration {
             registry: Arc::clone(self),
             key,
@@ -122,8 +115,8 @@ impl SessionRegistry {
     /// The upstream backend for a client's cancel key, if the key is genuine.
     pub fn cancel_target(&self, process_id: i32, secret_key: &[u8]) -> Option<CancelTarget> {
         let sessions = self.lock();
-        let entry = sessions.get(&process_id)?;
-        same_secret(secret_key, &entry.secret_key).then_some(entry.upstream)
+        let entry = sessions.get(secret_key)?;
+        (entry.upstream.process_id == process_id).then_some(entry.upstream)
     }
 
     pub fn snapshot(&self) -> Vec<SessionInfo> {
@@ -131,17 +124,6 @@ impl SessionRegistry {
         list.sort_by_key(|s| s.id);
         list
     }
-}
-
-/// Compares without stopping at the first difference, so the time taken
-/// says nothing about how much of a guessed key was right.
-fn same_secret(given: &[u8], issued: &[u8]) -> bool {
-    given.len() == issued.len()
-        && given
-            .iter()
-            .zip(issued)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
 }
 
 #[cfg(test)]
@@ -175,6 +157,15 @@ mod tests {
         let reg = registry.register(info(1), upstream, 4);
         let key = reg.key.clone();
         assert_eq!(key.secret_key.len(), 4);
+        assert_eq!(
+            key.process_id, 77,
+            "the server's pid, as pg_backend_pid() says"
+        );
+        assert_eq!(
+            registry.cancel_target(78, &key.secret_key),
+            None,
+            "pid must match"
+        );
         assert_eq!(
             registry.cancel_target(key.process_id, &key.secret_key),
             Some(upstream)
