@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod identity;
 pub mod intercept;
 pub mod protocol;
+pub mod rlimit;
 pub mod server;
 pub mod session;
 pub mod sessions;
