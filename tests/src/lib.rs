@@ -74,12 +74,21 @@ pub fn cordon_bin() -> PathBuf {
 
 /// The `pg-probe` helper: `$CORDON_PG_PROBE`, else `<workspace>/target/debug/pg-probe`.
 pub fn probe_bin() -> PathBuf {
-    let path = std::env::var_os("CORDON_PG_PROBE")
+    helper_bin("pg-probe", "CORDON_PG_PROBE")
+}
+
+/// The `pg-hold` helper: `$CORDON_PG_HOLD`, else `<workspace>/target/debug/pg-hold`.
+pub fn hold_bin() -> PathBuf {
+    helper_bin("pg-hold", "CORDON_PG_HOLD")
+}
+
+fn helper_bin(name: &str, var: &str) -> PathBuf {
+    let path = std::env::var_os(var)
         .map(PathBuf::from)
-        .unwrap_or_else(|| target_debug_dir().join("pg-probe"));
+        .unwrap_or_else(|| target_debug_dir().join(name));
     assert!(
         path.is_file(),
-        "pg-probe is not at {} (set CORDON_PG_PROBE, or `cargo build -p cordon-e2e --bins`)",
+        "{name} is not at {} (set {var}, or `cargo build -p cordon-e2e --bins`)",
         path.display()
     );
     path
