@@ -12,9 +12,11 @@ pub mod clients;
 pub mod gateway;
 pub mod leftovers;
 pub mod logfile;
+pub mod memory;
 pub mod netns;
 pub mod postgres;
 pub mod process;
+pub mod procmem;
 pub mod scenario;
 pub mod tempdir;
 
