@@ -13,7 +13,7 @@ use crate::{
     engine::PhaseFactory,
     identity::{self, Cgroup2, RuntimeBindings},
     intercept::Interception,
-    server,
+    rlimit, server,
     state::{InterceptionInfo, Runtime, Shared},
     workers::Workers,
 };
@@ -25,6 +25,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 pub async fn run(config_path: &Path, phases: Arc<dyn PhaseFactory>) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
+    raise_open_file_limit();
     let cgroup2 = Cgroup2::discover().context("finding the cgroup2 mount")?;
     let runtime_bindings = RuntimeBindings::load(&config.gateway.state_dir).with_context(|| {
         format!(
@@ -106,6 +107,20 @@ pub async fn run(config_path: &Path, phases: Arc<dyn PhaseFactory>) -> anyhow::R
     }
     drain(&shared).await;
     Ok(())
+}
+
+/// Two descriptors per session: a low soft limit would cap the sessions long
+/// before memory does. A failure is logged, not fatal.
+fn raise_open_file_limit() {
+    match rlimit::raise_nofile() {
+        Ok(limit) => info!(
+            soft = limit.soft,
+            hard = limit.hard,
+            raised_from = limit.raised_from,
+            "open-file limit"
+        ),
+        Err(e) => warn!(reason = %e, "could not raise the open-file limit"),
+    }
 }
 
 async fn wait_for_signals(shared: &Shared) -> anyhow::Result<()> {

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod identity;
 pub mod intercept;
 pub mod protocol;
+pub mod rlimit;
 pub mod server;
 pub mod session;
 pub mod sessions;

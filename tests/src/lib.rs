@@ -12,9 +12,11 @@ pub mod clients;
 pub mod gateway;
 pub mod leftovers;
 pub mod logfile;
+pub mod memory;
 pub mod netns;
 pub mod postgres;
 pub mod process;
+pub mod procmem;
 pub mod scenario;
 pub mod tempdir;
 
@@ -81,6 +83,11 @@ pub fn probe_bin() -> PathBuf {
 /// `<workspace>/target/debug/cordon-test-phases`.
 pub fn test_phases_bin() -> PathBuf {
     helper_bin("CORDON_TEST_PHASES", "cordon-test-phases")
+}
+
+/// The `pg-hold` helper: `$CORDON_PG_HOLD`, else `<workspace>/target/debug/pg-hold`.
+pub fn hold_bin() -> PathBuf {
+    helper_bin("CORDON_PG_HOLD", "pg-hold")
 }
 
 /// A binary of this crate: `$<env>`, else `<target>/debug/<name>`.

@@ -28,24 +28,56 @@ pub struct TestPostgres {
     ssl: bool,
 }
 
+/// Server settings a test can change from the fixture's defaults.
+#[derive(Clone, Copy, Debug)]
+pub struct PgOptions {
+    /// `ssl = on` with a throwaway self-signed certificate.
+    pub ssl: bool,
+    /// `max_connections` (default 60: plenty for one test, small in memory).
+    pub max_connections: u32,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            ssl: false,
+            max_connections: 60,
+        }
+    }
+}
+
+impl PgOptions {
+    pub fn ssl(mut self) -> Self {
+        self.ssl = true;
+        self
+    }
+
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n;
+        self
+    }
+}
+
 impl TestPostgres {
     /// Starts a server without TLS.
     pub fn start() -> Self {
-        Self::start_inner(false, None)
+        Self::start_with(PgOptions::default(), None)
     }
 
     /// Starts a server with `ssl = on` and a throwaway self-signed certificate.
     pub fn start_with_ssl() -> Self {
-        Self::start_inner(true, None)
+        Self::start_with(PgOptions::default().ssl(), None)
     }
 
     /// Starts a server inside `ns`, listening on the namespace's address only.
     pub fn start_in(ns: &crate::netns::NetNs) -> Self {
-        Self::start_inner(false, Some(ns))
+        Self::start_with(PgOptions::default(), Some(ns))
     }
 
-    fn start_inner(ssl: bool, ns: Option<&crate::netns::NetNs>) -> Self {
+    /// Starts a server with `options`, inside `ns` if given.
+    pub fn start_with(options: PgOptions, ns: Option<&crate::netns::NetNs>) -> Self {
         crate::require_root();
+        let ssl = options.ssl;
         let dir = TempDir::new("cordon-pg");
         dir.chown(PG_OS_USER);
         let data = dir.path().join("data");
@@ -68,14 +100,15 @@ impl TestPostgres {
             "\n# cordon-e2e\n\
              listen_addresses = '{listen}'\n\
              unix_socket_directories = '{}'\n\
-             max_connections = 60\n\
+             max_connections = {}\n\
              shared_buffers = 32MB\n\
              fsync = off\n\
              synchronous_commit = off\n\
              full_page_writes = off\n\
              log_connections = on\n\
              password_encryption = 'scram-sha-256'\n",
-            dir.path().display()
+            dir.path().display(),
+            options.max_connections
         );
         if ssl {
             make_certificate(dir.path(), &data);

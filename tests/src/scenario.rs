@@ -11,7 +11,7 @@ use crate::{
     gateway::{GatewayBuilder, TestGateway},
     logfile,
     netns::NetNs,
-    postgres::TestPostgres,
+    postgres::{PgOptions, TestPostgres},
 };
 
 /// The identity bound to the agent cgroup.
@@ -27,7 +27,7 @@ pub const APP_PASSWORD: &str = "app-password";
 type Tweak = Box<dyn FnOnce(GatewayBuilder, &TestPostgres) -> GatewayBuilder>;
 
 pub struct ScenarioBuilder {
-    ssl: bool,
+    pg: PgOptions,
     remote: bool,
     bind_agent: bool,
     tweak: Option<Tweak>,
@@ -36,7 +36,13 @@ pub struct ScenarioBuilder {
 impl ScenarioBuilder {
     /// PostgreSQL with `ssl = on`; the endpoint then uses `tls = "require"` upstream.
     pub fn ssl(mut self) -> Self {
-        self.ssl = true;
+        self.pg = self.pg.ssl();
+        self
+    }
+
+    /// PostgreSQL's `max_connections` (the fixture's default is 60).
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.pg = self.pg.max_connections(n);
         self
     }
 
@@ -65,11 +71,7 @@ impl ScenarioBuilder {
     pub fn start(self) -> Scenario {
         crate::require_root();
         let netns = self.remote.then(NetNs::create);
-        let pg = match (&netns, self.ssl) {
-            (Some(ns), _) => TestPostgres::start_in(ns),
-            (None, true) => TestPostgres::start_with_ssl(),
-            (None, false) => TestPostgres::start(),
-        };
+        let pg = TestPostgres::start_with(self.pg, netns.as_ref());
         pg.create_role(ROLE, ROLE_PASSWORD);
         pg.create_role(APP_USER, APP_PASSWORD);
         let agent = CgroupGuard::unique("agent");
@@ -123,7 +125,7 @@ pub struct Scenario {
 impl Scenario {
     pub fn builder() -> ScenarioBuilder {
         ScenarioBuilder {
-            ssl: false,
+            pg: PgOptions::default(),
             remote: false,
             bind_agent: true,
             tweak: None,

@@ -7,6 +7,12 @@
 //! pg-probe --cancel-after-ms N HOST PORT USER PASSWORD DBNAME SQL
 //!     runs SQL, cancels it through the cancel protocol after N ms; prints
 //!     `elapsed_ms=.. after_cancel_ms=.. sqlstate=..`; exit 1 if the query was not cancelled
+//! pg-probe --stream rows|copy HOST PORT USER PASSWORD DBNAME SQL
+//!     streams a large result and throws it away as it arrives (the client never
+//!     holds it): `rows` through the extended protocol (query_raw: DataRow
+//!     messages; every column must be text), `copy` through COPY ... TO STDOUT
+//!     (CopyData); prints `messages=N bytes=N elapsed_ms=..` (DataRow or
+//!     CopyData messages; bytes: the column values, or the COPY data)
 //! pg-probe --peername HOST PORT
 //!     connects with std's TcpStream; prints `peer=ADDR local=ADDR` (getpeername/getsockname)
 //! pg-probe --raw-hex HEX [--read-timeout-ms N] HOST PORT
@@ -21,6 +27,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use futures_util::TryStreamExt;
 use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
 fn main() -> ExitCode {
@@ -35,6 +42,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|| usage());
             runtime().block_on(cancel(ms, &args[2..]))
         }
+        Some("--stream") => runtime().block_on(stream(&args[1..])),
         Some("--no-password") => runtime().block_on(query(&args[1..], false)),
         Some(_) => runtime().block_on(query(&args, true)),
         None => usage(),
@@ -173,6 +181,59 @@ async fn cancel(after_ms: u64, args: &[String]) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+async fn stream(args: &[String]) -> Result<ExitCode> {
+    let [how, rest @ ..] = args else { usage() };
+    let [.., sql] = rest else { usage() };
+    if rest.len() != 6 {
+        usage();
+    }
+    let client = match connect(&config(rest, true)).await {
+        Ok(c) => c,
+        Err(e) => return Ok(report_error(&e)),
+    };
+    let started = Instant::now();
+    let (mut messages, mut bytes) = (0u64, 0u64);
+    let outcome = match how.as_str() {
+        "rows" => {
+            async {
+                let stream = client
+                    .query_raw(sql.as_str(), std::iter::empty::<&str>())
+                    .await?;
+                let mut stream = std::pin::pin!(stream);
+                while let Some(row) = stream.try_next().await? {
+                    messages += 1;
+                    for i in 0..row.len() {
+                        bytes += row.get::<_, Option<&str>>(i).map_or(0, str::len) as u64;
+                    }
+                }
+                Ok(())
+            }
+            .await
+        }
+        "copy" => {
+            async {
+                let stream = client.copy_out(sql.as_str()).await?;
+                let mut stream = std::pin::pin!(stream);
+                while let Some(chunk) = stream.try_next().await? {
+                    messages += 1;
+                    bytes += chunk.len() as u64;
+                }
+                Ok(())
+            }
+            .await
+        }
+        _ => usage(),
+    };
+    if let Err(e) = outcome {
+        return Ok(report_error(&e));
+    }
+    println!(
+        "messages={messages} bytes={bytes} elapsed_ms={}",
+        started.elapsed().as_millis()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn peername(args: &[String]) -> Result<ExitCode> {

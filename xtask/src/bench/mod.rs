@@ -1,11 +1,16 @@
-//! `cargo xtask bench`: pgbench -S (select-only) directly, through Cordon and
-//! through PgBouncer (a reference relay), side by side in one run, for the
-//! simple and prepared protocols at 1, 8 and 16 clients. Every path logs in
-//! as the same role over TCP to the same server; only the path differs.
-//! Besides throughput it reports latency at one client and each relay's CPU
-//! time per 10,000 queries.
+//! `cargo xtask bench`, in two sections (`--only` runs one):
+//!
+//! - `pgbench`: pgbench -S (select-only) directly, through Cordon and through
+//!   PgBouncer (a reference relay), side by side in one run, for the simple and
+//!   prepared protocols at 1, 8 and 16 clients. Every path logs in as the same
+//!   role over TCP to the same server; only the path differs. Besides throughput
+//!   it reports latency at one client and each relay's CPU time per 10,000 queries.
+//! - `memory`: the daemon's memory per idle session and during a 1 GiB result.
+//!
+//! The verdicts against the issues' targets come last, for both sections.
 
 mod cpu;
+mod memory;
 mod pgbench;
 mod pgbouncer;
 mod report;
@@ -25,6 +30,7 @@ use cordon_e2e::{
 
 use crate::{cmd, setup};
 use pgbouncer::PgBouncer;
+use report::Verdicts;
 
 const ROLE: &str = "cordon_bench";
 const CLIENTS: [u32; 3] = [1, 8, 16];
@@ -60,14 +66,43 @@ pub struct Point {
     pub p99_us: Option<u64>,
 }
 
-pub fn run(seconds: u32, scale: u32, strict: bool) -> Result<ExitCode> {
+/// A part of the bench that can run on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Section {
+    /// Throughput, latency and CPU against direct and PgBouncer.
+    Pgbench,
+    /// Memory per idle session and during a 1 GiB result.
+    Memory,
+}
+
+pub fn run(seconds: u32, scale: u32, strict: bool, only: Option<Section>) -> Result<ExitCode> {
     cmd::require_root("cargo xtask bench")?;
     setup::ensure()?;
-    setup::ensure_optional("pgbouncer", "pgbouncer");
+    let wanted = |section| only.is_none_or(|only| only == section);
+    if wanted(Section::Pgbench) {
+        setup::ensure_optional("pgbouncer", "pgbouncer");
+    }
     cmd::run(cmd::cargo().args(["build", "--release", "-p", "cordon"]))?;
     cmd::run(cmd::cargo().args(["build", "-p", "cordon-e2e", "--bins"]))?;
     std::env::set_var("CORDON_BIN", cmd::workspace().join("target/release/cordon"));
 
+    let mut verdicts = Verdicts::default();
+    if wanted(Section::Pgbench) {
+        throughput(seconds, scale, &mut verdicts)?;
+    }
+    if wanted(Section::Memory) {
+        memory::run(&mut verdicts);
+    }
+    verdicts.print();
+    Ok(if strict && verdicts.missed() > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The pgbench section: tables now, verdicts into `verdicts`.
+fn throughput(seconds: u32, scale: u32, verdicts: &mut Verdicts) -> Result<()> {
     println!("bench: starting PostgreSQL and loading pgbench data (scale {scale})");
     let pg = TestPostgres::start();
     let password = unique_name("bench-pw");
@@ -155,10 +190,6 @@ pub fn run(seconds: u32, scale: u32, strict: bool) -> Result<ExitCode> {
     drop(pg);
 
     report::print(&points, seconds, scale, sessions);
-    let missed = report::targets(&points);
-    Ok(if strict && missed > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    report::targets(&points, verdicts);
+    Ok(())
 }

@@ -68,21 +68,42 @@ pub fn print(points: &[Point], seconds: u32, scale: u32, sessions: usize) {
     println!("(sessions through cordon: {sessions})");
 }
 
-/// Prints each target with its verdict; returns how many were missed.
-pub fn targets(points: &[Point]) -> usize {
-    let mut missed = 0;
-    let mut verdict = |what: String, met: Option<bool>| {
+/// Verdicts against the issues' targets, from every section, printed together.
+#[derive(Default)]
+pub struct Verdicts {
+    lines: Vec<String>,
+    missed: usize,
+}
+
+impl Verdicts {
+    /// One target: `met` is `None` when it could not be measured.
+    pub fn add(&mut self, what: String, met: Option<bool>) {
         let word = match met {
             Some(true) => "met",
             Some(false) => {
-                missed += 1;
+                self.missed += 1;
                 "MISSED"
             }
             None => "not measured",
         };
-        println!("  {word:<12} {what}");
-    };
-    println!("\ntargets:");
+        self.lines.push(format!("  {word:<12} {what}"));
+    }
+
+    pub fn missed(&self) -> usize {
+        self.missed
+    }
+
+    pub fn print(&self) {
+        println!("\ntargets:");
+        for line in &self.lines {
+            println!("{line}");
+        }
+    }
+}
+
+/// The throughput and latency targets.
+pub fn targets(points: &[Point], verdicts: &mut Verdicts) {
+    let mut verdict = |what: String, met: Option<bool>| verdicts.add(what, met);
     let ratio = |mode, clients| {
         Some(
             find(points, mode, clients, Path::Cordon)?.tps
@@ -132,7 +153,6 @@ pub fn targets(points: &[Point]) -> usize {
             added.map(|a| a <= 30),
         );
     }
-    missed
 }
 
 fn show_ratio(r: Option<f64>) -> String {
