@@ -189,9 +189,10 @@ async fn client_to_server(
             }
         };
         s.reserve_for_read(hold_total);
+        let room = s.spare();
         match rd.read_buf(&mut s.buf).await {
             Ok(0) | Err(_) => return ClientSideEnd::Eof,
-            Ok(_) => {}
+            Ok(read) => s.note_read(read, room),
         }
     }
 }
@@ -214,9 +215,10 @@ async fn server_to_client(
             ServerStep::Fatal(error) => return ServerSideEnd::Violation(error),
         };
         s.reserve_for_read(hold_total);
+        let room = s.spare();
         match rd.read_buf(&mut s.buf).await {
             Ok(0) | Err(_) => return ServerSideEnd::Eof,
-            Ok(_) => {}
+            Ok(read) => s.note_read(read, room),
         }
     }
 }

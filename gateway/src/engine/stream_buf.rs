@@ -10,6 +10,9 @@ use crate::protocol::frame::{self, FrameError, Header};
 /// How much a read asks for. Also the buffer an idle session keeps.
 pub const READ_CHUNK: usize = 8 << 10;
 
+/// How much a read asks for while a large result or COPY streams.
+const STREAMING_READ_CHUNK: usize = 64 << 10;
+
 /// A buffer grown past this for one large message is given back once empty,
 /// so a session that once saw a big row does not keep the memory.
 const KEEP_CAPACITY: usize = 64 << 10;
@@ -29,6 +32,9 @@ pub struct StreamBuf {
     dropping: usize,
     /// What to write, in order.
     pub out: Vec<Bytes>,
+    /// The last read filled all the room it had: data is streaming, so read
+    /// in larger pieces (fewer system calls per byte).
+    streaming: bool,
 }
 
 /// The next message, when there is one to judge.
@@ -53,9 +59,24 @@ impl StreamBuf {
                 .saturating_sub(unjudged)
                 .clamp(MIN_SPARE, unjudged.max(READ_CHUNK))
         });
-        if self.buf.capacity() - self.buf.len() < min_spare {
-            self.buf.reserve(min_spare.max(READ_CHUNK));
+        let chunk = if self.streaming {
+            STREAMING_READ_CHUNK
+        } else {
+            READ_CHUNK
+        };
+        if self.buf.capacity() - self.buf.len() < min_spare.max(chunk / 2) {
+            self.buf.reserve(min_spare.max(chunk));
         }
+    }
+
+    /// Room left for the next read.
+    pub fn spare(&self) -> usize {
+        self.buf.capacity() - self.buf.len()
+    }
+
+    /// Records whether a read filled all the room it was given.
+    pub fn note_read(&mut self, read: usize, room: usize) {
+        self.streaming = read == room;
     }
 
     /// Advances over bytes that pass or drop without being looked at, then
