@@ -4,7 +4,7 @@
 use bytes::{Bytes, BytesMut};
 
 use super::{
-    client_violation, phases::Pending, with_formats, CopyIn, Engine, Expect, Portal, Request,
+    client_violation, phases::Pending, with_formats, CopyMode, Engine, Expect, Portal, Request,
     Statement, StreamBuf, Verdict, REFUSAL_PROBE_NAME, REFUSAL_PROBE_SQL,
 };
 use crate::protocol::{
@@ -53,7 +53,7 @@ impl Engine {
                 // COPY FROM STDIN streams through: the server judges the data
                 // against the COPY that was already allowed.
                 if header.tag == fe::COPY_FAIL {
-                    self.copy_in = CopyIn::No;
+                    self.copy = CopyMode::None;
                 }
                 s.pass(&header);
                 continue;
@@ -220,7 +220,7 @@ impl Engine {
             }
             fe::SYNC => {
                 // The server ignores Sync while it waits for COPY data.
-                if self.copy_in == CopyIn::No {
+                if self.copy != CopyMode::In {
                     self.server_skipping = false;
                     self.expect(Expect::Sync);
                 }
@@ -242,7 +242,7 @@ impl Engine {
                 }
             }
             fe::COPY_DONE => {
-                self.copy_in = CopyIn::No;
+                self.copy = CopyMode::None;
                 s.pass(header);
             }
             fe::TERMINATE => {

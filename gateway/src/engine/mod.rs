@@ -30,6 +30,7 @@ use std::{
 
 pub use client_side::ClientStep;
 pub use phases::{AllowAll, Columns, PhaseFactory, Phases, Request, SessionFacts, Verdict};
+
 pub use relay::{relay, RelayEnd, RelayOptions};
 pub use server_side::ServerStep;
 pub use stream_buf::StreamBuf;
@@ -124,12 +125,29 @@ impl Expect {
     }
 }
 
-/// Where the client is in COPY FROM STDIN.
+/// Whether a COPY is streaming, and which way.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CopyIn {
-    No,
-    /// The server asked for data; the client sends it until CopyDone/CopyFail.
-    Sending,
+enum CopyMode {
+    None,
+    /// COPY FROM STDIN: the client sends data until CopyDone or CopyFail.
+    In,
+    /// COPY TO STDOUT: the server sends data until CopyDone.
+    Out,
+}
+
+/// Where a session is, as later stages (recording, approvals) see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// Ready for a query, outside a transaction block.
+    Idle,
+    /// Ready for a query inside a transaction block.
+    InTransaction,
+    /// Inside a failed transaction block: only ROLLBACK will do.
+    FailedTransaction,
+    /// The server is working on requests sent.
+    Busy,
+    CopyIn,
+    CopyOut,
 }
 
 /// One session's protocol state, shared by its two directions.
@@ -142,7 +160,7 @@ pub struct Engine {
     /// After an error in the extended protocol the server discards every
     /// message until Sync; so does the engine's bookkeeping.
     server_skipping: bool,
-    copy_in: CopyIn,
+    copy: CopyMode,
     /// The columns of the simple Query result being returned.
     current: Option<Columns>,
     /// Transaction status from the last ReadyForQuery: I, T or E.
@@ -162,7 +180,7 @@ impl Engine {
             portals: HashMap::new(),
             expected: VecDeque::new(),
             server_skipping: false,
-            copy_in: CopyIn::No,
+            copy: CopyMode::None,
             current: None,
             transaction: b'I',
             terminated: false,
@@ -170,9 +188,23 @@ impl Engine {
         }
     }
 
-    /// I (idle), T (in a transaction block) or E (in a failed one).
+    /// I (idle), T (in a transaction block) or E (in a failed one), as of
+    /// the last ReadyForQuery.
     pub fn transaction_status(&self) -> u8 {
         self.transaction
+    }
+
+    pub fn state(&self) -> SessionState {
+        match self.copy {
+            CopyMode::In => SessionState::CopyIn,
+            CopyMode::Out => SessionState::CopyOut,
+            CopyMode::None if !self.expected.is_empty() => SessionState::Busy,
+            CopyMode::None => match self.transaction {
+                b'T' => SessionState::InTransaction,
+                b'E' => SessionState::FailedTransaction,
+                _ => SessionState::Idle,
+            },
+        }
     }
 
     pub fn terminated(&self) -> bool {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 
-use super::{lost_track, stream_buf::Next, Columns, CopyIn, Engine, Expect, StreamBuf};
+use super::{lost_track, stream_buf::Next, Columns, CopyMode, Engine, Expect, StreamBuf};
 use crate::protocol::{
     backend::GatewayError,
     frame::{tag_name, Header, MAX_INSPECTED_LEN},
@@ -95,7 +95,7 @@ impl Engine {
                 self.pop(header.tag, |e| matches!(e, Expect::Execute { .. }))?;
             }
             be::COPY_IN_RESPONSE => {
-                self.copy_in = CopyIn::Sending;
+                self.copy = CopyMode::In;
                 // Syncs the client sent behind an Execute that turned out
                 // to be COPY FROM STDIN are ignored by the server.
                 if matches!(self.expected.front(), Some(Expect::Execute { .. })) {
@@ -107,10 +107,9 @@ impl Engine {
             be::DATA_ROW => {
                 self.announce_execute_columns();
             }
-            be::COPY_OUT_RESPONSE
-            | be::COPY_BOTH_RESPONSE
-            | be::COPY_DATA
-            | be::COPY_DONE
+            be::COPY_OUT_RESPONSE | be::COPY_BOTH_RESPONSE => self.copy = CopyMode::Out,
+            be::COPY_DONE => self.copy = CopyMode::None,
+            be::COPY_DATA
             | be::FUNCTION_CALL_RESPONSE
             | be::NOTICE_RESPONSE
             | be::NOTIFICATION
@@ -218,7 +217,7 @@ impl Engine {
     /// the error is the server failing a refusal probe.
     fn on_error(&mut self, fields: &ErrorFields) -> Option<GatewayError> {
         self.current = None;
-        self.copy_in = CopyIn::No;
+        self.copy = CopyMode::None;
         if fields.ends_session() {
             self.server_fatal = true;
         }
@@ -268,7 +267,7 @@ impl Engine {
         }
         self.transaction = status;
         self.current = None;
-        self.copy_in = CopyIn::No;
+        self.copy = CopyMode::None;
         if status == b'I' {
             // Portals live until their transaction ends.
             self.portals.clear();

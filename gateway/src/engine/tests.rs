@@ -279,6 +279,7 @@ fn a_refused_query_in_a_transaction_fails_the_transaction_on_the_server() {
     );
     assert_eq!(got[1].1, b"E");
     assert_eq!(h.engine.transaction_status(), b'E');
+    assert_eq!(h.engine.state(), SessionState::FailedTransaction);
 }
 
 #[test]
@@ -492,4 +493,25 @@ fn a_statement_too_large_to_inspect_is_refused_as_it_streams_by() {
         "{}",
         error_text(&got[0].1)
     );
+}
+
+#[test]
+fn session_states_follow_transactions_and_copy_out() {
+    let mut h = Harness::new(false);
+    assert_eq!(h.engine.state(), SessionState::Idle);
+    h.client_sends(&query("BEGIN"));
+    assert_eq!(h.engine.state(), SessionState::Busy);
+    h.server_sends(&cat(&[complete("BEGIN"), ready(b'T')]));
+    assert_eq!(h.engine.state(), SessionState::InTransaction);
+    h.client_sends(&query("COPY t TO STDOUT"));
+    h.server_sends(&msg(b'H', b"\0\0\0"));
+    assert_eq!(h.engine.state(), SessionState::CopyOut);
+    let got = h.server_sends(&cat(&[
+        msg(b'd', b"1\n"),
+        msg(b'c', b""),
+        complete("COPY 1"),
+        ready(b'T'),
+    ]));
+    assert_eq!(tags(&got), "dcCZ");
+    assert_eq!(h.engine.state(), SessionState::InTransaction);
 }
