@@ -1,7 +1,8 @@
 //! Fixtures for Cordon's end-to-end tests, also used by `cargo xtask demo` and `bench`:
 //! a throwaway PostgreSQL ([`postgres`]), cgroup guards that move children in and
 //! clean up ([`cgroup`]), a Cordon daemon on a generated configuration ([`gateway`]),
-//! and clients run inside a cgroup ([`clients`]).
+//! and clients run inside a cgroup ([`clients`]); [`compare`] runs one client scenario
+//! both through the gateway and directly and compares what the client saw.
 //!
 //! Everything here creates real kernel state (cgroups, pinned BPF programs, processes),
 //! so every fixture removes what it created on drop, and the tests check that it did.
@@ -9,6 +10,7 @@
 pub mod cgroup;
 pub mod client_libs;
 pub mod clients;
+pub mod compare;
 pub mod gateway;
 pub mod leftovers;
 pub mod logfile;
