@@ -87,6 +87,20 @@ pub fn probe_bin() -> PathBuf {
     path
 }
 
+/// The `pg-scenario` helper (the tokio-postgres scenario of the protocol suite):
+/// `$CORDON_PG_SCENARIO`, else `<workspace>/target/debug/pg-scenario`.
+pub fn scenario_bin() -> PathBuf {
+    let path = std::env::var_os("CORDON_PG_SCENARIO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_debug_dir().join("pg-scenario"));
+    assert!(
+        path.is_file(),
+        "pg-scenario is not at {} (set CORDON_PG_SCENARIO, or `cargo build -p cordon-e2e --bins`)",
+        path.display()
+    );
+    path
+}
+
 /// A TCP port that is free on 127.0.0.1 and ::1 right now (the kernel picks it).
 pub fn free_port() -> u16 {
     for _ in 0..50 {
