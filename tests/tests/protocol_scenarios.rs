@@ -313,3 +313,30 @@ fn node_postgres_sees_the_same_results_through_the_gateway() {
     );
     s.finish();
 }
+
+/// A known difference, kept out of the scenarios above so they stay green: the process
+/// id in the BackendKeyData the gateway sends is its own cancel key (random), not the
+/// server's pid. Directly all three lines print true/1; through the gateway none does,
+/// so a client cannot recognise its own notifications or find its own session.
+#[test]
+#[ignore = "known difference: the gateway's BackendKeyData carries a random pid, not the server's"]
+fn the_backend_pid_a_client_sees_is_its_servers() {
+    require_root();
+    let s = Scenario::start();
+    let twin = Twin::new(&s, "127.0.0.1");
+    let out = twin
+        .run("backend_pid.py", TIMEOUT, |route, cgroup, _| {
+            client_libs::python_args(cgroup, "backend_pid.py", &[&twin.url(route)])
+        })
+        .assert_same();
+    assert_lines(
+        "backend pid",
+        &out,
+        &[
+            "backend_pid is pg_backend_pid() True",
+            "backend_pid in pg_stat_activity 1",
+            "own notification names backend_pid True",
+        ],
+    );
+    s.finish();
+}
