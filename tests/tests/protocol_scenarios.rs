@@ -340,3 +340,32 @@ fn the_backend_pid_a_client_sees_is_its_servers() {
     );
     s.finish();
 }
+
+/// A known difference: the gateway closes the client's cancel connection as soon as it has read
+/// the CancelRequest, before the server has taken it. libpq and asyncpg treat that close
+/// as "the server has acted on the cancel" and then send their next command, which a
+/// late cancel then hits (under load: 1 to 3 in 150 asyncpg cancels through the
+/// gateway cancelled the following command, none directly). The postmaster is stopped
+/// while the request is sent, so the outcome does not depend on timing.
+#[test]
+#[ignore = "known difference: the gateway closes a cancel connection before the server took the request"]
+fn a_cancel_connection_closes_only_after_the_server_took_the_request() {
+    require_root();
+    let s = Scenario::start();
+    let twin = Twin::new(&s, "127.0.0.1");
+    let postmaster = s.pg.postmaster_pid().expect("postmaster.pid").to_string();
+    let out = twin
+        .run("cancel_close.py", TIMEOUT, |route, cgroup, _| {
+            client_libs::python_args(cgroup, "cancel_close.py", &[&twin.url(route), &postmaster])
+        })
+        .assert_same();
+    assert_lines(
+        "cancel close",
+        &out,
+        &[
+            "closed before the server could take it False",
+            "query sqlstate=57014",
+        ],
+    );
+    s.finish();
+}
