@@ -207,6 +207,10 @@ async def cancel(conn):
         print("cancel: the query finished")
     except asyncio.CancelledError:
         print("cancel: task cancelled")
+    # A late cancel could hit the next command: the gateway closes the cancel
+    # connection before the server took the request (protocol_scenarios.rs,
+    # a_cancel_connection_closes_only_after_the_server_took_the_request).
+    await asyncio.sleep(0.5)
     print("after cancel select", await conn.fetchval("SELECT 7"))
     print(f"cancel quick={time.monotonic() - started < 10}")
     started = time.monotonic()
@@ -215,6 +219,7 @@ async def cancel(conn):
         print("timeout: the query finished")
     except asyncio.TimeoutError:
         print("timeout: raised")
+    await asyncio.sleep(0.5)  # as above
     print("after timeout select", await conn.fetchval("SELECT 8"))
     print(f"timeout quick={time.monotonic() - started < 10}")
 

@@ -222,6 +222,10 @@ async function cancel(client, dsn) {
   setTimeout(() => new pg.Client({ connectionString: dsn }).cancel(client, query), 300);
   console.log("cancel", await done);
   console.log(`cancel quick=${Date.now() - started < 10000}`);
+  // Client#cancel does not wait for the server to close the cancel connection (and
+  // through the gateway it closes early anyway): a pause keeps a late cancel off the
+  // next command.
+  await new Promise((r) => setTimeout(r, 500));
   const after = await client.query("SELECT 7 AS n");
   console.log("after cancel select", after.rows[0].n);
 }

@@ -341,7 +341,8 @@ fn the_backend_pid_a_client_sees_is_its_servers() {
     s.finish();
 }
 
-/// A known difference: the gateway closes the client's cancel connection as soon as it has read
+/// A known difference, kept out of the scenarios above (which pause after each cancel
+/// instead): the gateway closes the client's cancel connection as soon as it has read
 /// the CancelRequest, before the server has taken it. libpq and asyncpg treat that close
 /// as "the server has acted on the cancel" and then send their next command, which a
 /// late cancel then hits (under load: 1 to 3 in 150 asyncpg cancels through the
