@@ -27,24 +27,34 @@ pub fn node_dir() -> PathBuf {
 
 /// `python3 tests/clients/<script> DSN SQL` inside `cgroup`.
 pub fn python(cgroup: &CgroupGuard, script_name: &str, dsn: &str, sql: &str) -> Command {
+    python_args(cgroup, script_name, &[dsn, sql])
+}
+
+/// `python3 tests/clients/<script> ARGS...` inside `cgroup`.
+pub fn python_args(cgroup: &CgroupGuard, script_name: &str, args: &[&str]) -> Command {
     let libs = Libraries {
         interpreter: "python3",
         path_var: "PYTHONPATH",
         dir: python_dir(),
         what: "psycopg and asyncpg",
     };
-    libs.command(cgroup, script_name, dsn, sql)
+    libs.command(cgroup, script_name, args)
 }
 
 /// `node tests/clients/<script> DSN SQL` inside `cgroup`.
 pub fn node(cgroup: &CgroupGuard, script_name: &str, dsn: &str, sql: &str) -> Command {
+    node_args(cgroup, script_name, &[dsn, sql])
+}
+
+/// `node tests/clients/<script> ARGS...` inside `cgroup`.
+pub fn node_args(cgroup: &CgroupGuard, script_name: &str, args: &[&str]) -> Command {
     let libs = Libraries {
         interpreter: "node",
         path_var: "NODE_PATH",
         dir: node_dir().join("node_modules"),
         what: "node-postgres",
     };
-    libs.command(cgroup, script_name, dsn, sql)
+    libs.command(cgroup, script_name, args)
 }
 
 /// Where an interpreter finds the libraries setup installed.
@@ -56,7 +66,7 @@ struct Libraries {
 }
 
 impl Libraries {
-    fn command(self, cgroup: &CgroupGuard, script_name: &str, dsn: &str, sql: &str) -> Command {
+    fn command(self, cgroup: &CgroupGuard, script_name: &str, args: &[&str]) -> Command {
         assert!(
             self.dir.is_dir(),
             "{} is missing: `cargo xtask setup` installs {} there",
@@ -67,7 +77,7 @@ impl Libraries {
         clean_pg_env(&mut cmd);
         cmd.env(self.path_var, &self.dir)
             .arg(workspace_dir().join("tests/clients").join(script_name))
-            .args([dsn, sql]);
+            .args(args);
         cmd
     }
 }

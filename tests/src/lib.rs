@@ -1,7 +1,8 @@
 //! Fixtures for Cordon's end-to-end tests, also used by `cargo xtask demo` and `bench`:
 //! a throwaway PostgreSQL ([`postgres`]), cgroup guards that move children in and
 //! clean up ([`cgroup`]), a Cordon daemon on a generated configuration ([`gateway`]),
-//! and clients run inside a cgroup ([`clients`]).
+//! and clients run inside a cgroup ([`clients`]); [`compare`] runs one client scenario
+//! both through the gateway and directly and compares what the client saw.
 //!
 //! Everything here creates real kernel state (cgroups, pinned BPF programs, processes),
 //! so every fixture removes what it created on drop, and the tests check that it did.
@@ -9,6 +10,7 @@
 pub mod cgroup;
 pub mod client_libs;
 pub mod clients;
+pub mod compare;
 pub mod gateway;
 pub mod leftovers;
 pub mod logfile;
@@ -98,6 +100,20 @@ fn helper_bin(env: &str, name: &str) -> PathBuf {
     assert!(
         path.is_file(),
         "{name} is not at {} (set {env}, or `cargo build -p cordon-e2e --bins`)",
+        path.display()
+    );
+    path
+}
+
+/// The `pg-scenario` helper (the tokio-postgres scenario of the protocol suite):
+/// `$CORDON_PG_SCENARIO`, else `<workspace>/target/debug/pg-scenario`.
+pub fn scenario_bin() -> PathBuf {
+    let path = std::env::var_os("CORDON_PG_SCENARIO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_debug_dir().join("pg-scenario"));
+    assert!(
+        path.is_file(),
+        "pg-scenario is not at {} (set CORDON_PG_SCENARIO, or `cargo build -p cordon-e2e --bins`)",
         path.display()
     );
     path
