@@ -25,6 +25,8 @@ pub enum Hello {
         parameters: Vec<(String, String)>,
     },
     Cancel {
+        /// Kept open until the server has taken the request.
+        stream: MaybeTls,
         process_id: i32,
         secret_key: Vec<u8>,
     },
@@ -76,6 +78,7 @@ pub async fn negotiate(tcp: TcpStream, tls: &TlsAcceptor) -> Result<Hello, Hands
                 secret_key,
             } => {
                 return Ok(Hello::Cancel {
+                    stream,
                     process_id,
                     secret_key,
                 })

@@ -46,7 +46,15 @@ pub async fn serve(tcp: TcpStream, peer: SocketAddr, local: SocketAddr, shared: 
             Ok(Ok(hello)) => hello,
         };
         match hello {
-            Hello::Cancel { process_id, secret_key } => forward_cancel(&shared, origin, process_id, &secret_key).await,
+            Hello::Cancel {
+                stream,
+                process_id,
+                secret_key,
+            } => {
+                forward_cancel(&shared, origin, process_id, &secret_key).await;
+                // Only now: the client takes this close as "cancel done".
+                drop(stream);
+            }
             Hello::Session { stream, version, parameters } => {
                 run(id, stream, version, &parameters, origin, &shared).await
             }
