@@ -117,15 +117,13 @@ impl Engine {
                 });
                 match verdict {
                     Verdict::Allow => {
-                        let name = parse.name.to_owned();
-                        self.statements.insert(
-                            name.clone(),
-                            Statement {
-                                text: parse.query.into(),
-                                columns: None,
-                            },
-                        );
-                        self.expect(Expect::Parse { name });
+                        if let Err(error) = self.remember_statement(parse.name, parse.query) {
+                            self.refuse(s, header, error, Context::Extended);
+                            return Ok(None);
+                        }
+                        self.expect(Expect::Parse {
+                            name: parse.name.to_owned(),
+                        });
                         s.pass(header);
                     }
                     Verdict::Refuse(error) => self.refuse(s, header, error, Context::Extended),
@@ -212,7 +210,7 @@ impl Engine {
             fe::CLOSE => {
                 let close = fe::decode_close(body).map_err(client_violation)?;
                 match close.target {
-                    Target::Statement => drop(self.statements.remove(close.name)),
+                    Target::Statement => self.forget_statement(close.name),
                     Target::Portal => drop(self.portals.remove(close.name)),
                 }
                 self.expect(Expect::Close);
@@ -313,6 +311,48 @@ impl Engine {
             }
         }
         probe.freeze()
+    }
+}
+
+/// Prepared statements one session may hold, and the total size of their
+/// text: the engine keeps each one's text and shape, so a client must not
+/// be able to make that grow without bound.
+pub const MAX_STATEMENTS: usize = 10_000;
+pub const MAX_STATEMENT_BYTES: usize = 64 << 20;
+
+impl Engine {
+    fn remember_statement(&mut self, name: &str, text: &str) -> Result<(), GatewayError> {
+        let replaced = self.statements.get(name).map_or(0, |st| st.text.len());
+        let count = self.statements.len() + usize::from(!self.statements.contains_key(name));
+        let bytes = self.statement_bytes - replaced + text.len();
+        if count > MAX_STATEMENTS || bytes > MAX_STATEMENT_BYTES {
+            return Err(GatewayError::error(
+                sqlstate::PROGRAM_LIMIT_EXCEEDED,
+                format!(
+                    "cordon: this session already holds {} prepared statements ({} KiB of text); \
+                     the gateway allows {MAX_STATEMENTS} and {} MiB",
+                    self.statements.len(),
+                    self.statement_bytes >> 10,
+                    MAX_STATEMENT_BYTES >> 20
+                ),
+            )
+            .with_hint("close prepared statements the session no longer needs"));
+        }
+        self.statement_bytes = bytes;
+        self.statements.insert(
+            name.to_owned(),
+            Statement {
+                text: text.into(),
+                columns: None,
+            },
+        );
+        Ok(())
+    }
+
+    pub(super) fn forget_statement(&mut self, name: &str) {
+        if let Some(statement) = self.statements.remove(name) {
+            self.statement_bytes -= statement.text.len();
+        }
     }
 }
 

@@ -155,6 +155,8 @@ pub struct Engine {
     phases: Box<dyn Phases>,
     rewrite_rows: bool,
     statements: HashMap<String, Statement>,
+    /// Total text of `statements`.
+    statement_bytes: usize,
     portals: HashMap<String, Portal>,
     expected: VecDeque<Expect>,
     /// After an error in the extended protocol the server discards every
@@ -177,6 +179,7 @@ impl Engine {
             rewrite_rows: phases.rewrites_rows(),
             phases,
             statements: HashMap::new(),
+            statement_bytes: 0,
             portals: HashMap::new(),
             expected: VecDeque::new(),
             server_skipping: false,

@@ -251,7 +251,7 @@ impl Engine {
     /// A request the server failed or skipped created nothing.
     fn forget(&mut self, expect: Expect) {
         match expect {
-            Expect::Parse { name } => drop(self.statements.remove(&name)),
+            Expect::Parse { name } => self.forget_statement(&name),
             Expect::Bind { portal } => drop(self.portals.remove(&portal)),
             _ => {}
         }

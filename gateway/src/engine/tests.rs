@@ -515,3 +515,36 @@ fn session_states_follow_transactions_and_copy_out() {
     assert_eq!(tags(&got), "dcCZ");
     assert_eq!(h.engine.state(), SessionState::InTransaction);
 }
+
+#[test]
+fn prepared_statements_per_session_are_capped() {
+    let mut h = Harness::new(false);
+    let limit = client_side::MAX_STATEMENTS;
+    let many: Vec<u8> = (0..limit)
+        .flat_map(|i| parse(&format!("s{i}"), "SELECT 1"))
+        .collect();
+    let sent = h.client_sends(&many);
+    assert_eq!(sent.len(), limit);
+    // Re-preparing an existing name replaces it; a new one is refused.
+    assert!(!error_text(&h.client_sends(&parse("s0", "SELECT 2"))[0].1).contains(REFUSAL_PROBE_SQL));
+    let refused = h.client_sends(&cat(&[parse("one_too_many", "SELECT 1"), sync()]));
+    assert!(error_text(&refused[0].1).contains(REFUSAL_PROBE_SQL));
+    let replies: Vec<u8> = (0..=limit).flat_map(|_| msg(b'1', b"")).collect();
+    h.server_sends(&replies);
+    let got = h.server_sends(&cat(&[server_error("42601"), ready(b'I')]));
+    assert!(
+        error_text(&got[0].1).contains("C54000"),
+        "{}",
+        error_text(&got[0].1)
+    );
+    // Closing one makes room again.
+    h.client_sends(&cat(&[{
+        let mut b = BytesMut::new();
+        fe::close(b'S', "s1", &mut b).unwrap();
+        b.to_vec()
+    }]));
+    assert!(
+        !error_text(&h.client_sends(&parse("fits_again", "SELECT 1"))[0].1)
+            .contains(REFUSAL_PROBE_SQL)
+    );
+}
