@@ -50,6 +50,9 @@ impl std::fmt::Debug for Verdict {
 /// The columns of one result, with the formats the rows will arrive in.
 pub type Columns = Arc<[Field]>;
 
+/// Called on the session's worker thread with the session's state locked:
+/// every call must return quickly. Anything that waits (a human, another
+/// system) returns [`Verdict::Hold`] instead.
 pub trait Phases: Send {
     /// Judges a statement before any of it reaches the server.
     fn classify(&mut self, _request: &Request<'_>) -> Verdict {
