@@ -37,6 +37,8 @@ pub struct CancelTarget {
 struct Entry {
     info: SessionInfo,
     upstream: CancelTarget,
+    /// Woken by a cancel request: a statement the gateway holds is given up.
+    hold_cancel: Arc<tokio::sync::Notify>,
 }
 
 /// Sessions keyed by the secret cancel key the gateway gave the client
@@ -62,6 +64,8 @@ pub struct Registration {
     registry: Arc<SessionRegistry>,
     pub key: GatewayKey,
     pub id: u64,
+    /// Notified when the client cancels (see [`SessionRegistry::accept_cancel`]).
+    pub hold_cancel: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for Registration {
@@ -104,19 +108,35 @@ impl SessionRegistry {
                 };
             }
         };
-        sessions.insert(key.secret_key.clone(), Entry { info, upstream });
+        let hold_cancel = Arc::new(tokio::sync::Notify::new());
+        sessions.insert(
+            key.secret_key.clone(),
+            Entry {
+                info,
+                upstream,
+                hold_cancel: Arc::clone(&hold_cancel),
+            },
+        );
         Registration {
             registry: Arc::clone(self),
             key,
             id,
+            hold_cancel,
         }
     }
 
-    /// The upstream backend for a client's cancel key, if the key is genuine.
-    pub fn cancel_target(&self, process_id: i32, secret_key: &[u8]) -> Option<CancelTarget> {
+    /// Takes a client's cancel request: if the key is genuine, gives up a
+    /// statement the gateway is holding (if any) and returns the upstream
+    /// backend to forward the cancel to.
+    pub fn accept_cancel(&self, process_id: i32, secret_key: &[u8]) -> Option<CancelTarget> {
         let sessions = self.lock();
         let entry = sessions.get(secret_key)?;
-        (entry.upstream.process_id == process_id).then_some(entry.upstream)
+        if entry.upstream.process_id != process_id {
+            return None;
+        }
+        // Only a hold waiting now is given up; no permit is kept for later.
+        entry.hold_cancel.notify_waiters();
+        Some(entry.upstream)
     }
 
     pub fn snapshot(&self) -> Vec<SessionInfo> {
@@ -162,32 +182,32 @@ mod tests {
             "the server's pid, as pg_backend_pid() says"
         );
         assert_eq!(
-            registry.cancel_target(78, &key.secret_key),
+            registry.accept_cancel(78, &key.secret_key),
             None,
             "pid must match"
         );
         assert_eq!(
-            registry.cancel_target(key.process_id, &key.secret_key),
+            registry.accept_cancel(key.process_id, &key.secret_key),
             Some(upstream)
         );
         let mut wrong = key.secret_key.to_vec();
         wrong[3] ^= 1;
-        assert_eq!(registry.cancel_target(key.process_id, &wrong), None);
+        assert_eq!(registry.accept_cancel(key.process_id, &wrong), None);
         assert_eq!(
-            registry.cancel_target(key.process_id, &key.secret_key[..3]),
+            registry.accept_cancel(key.process_id, &key.secret_key[..3]),
             None
         );
         assert_eq!(registry.snapshot().len(), 1);
         drop(reg);
         assert!(registry.snapshot().is_empty());
         assert_eq!(
-            registry.cancel_target(key.process_id, &key.secret_key),
+            registry.accept_cancel(key.process_id, &key.secret_key),
             None
         );
         let long = registry.register(info(2), upstream, 32);
         assert_eq!(long.key.secret_key.len(), 32, "protocol 3.2 keys");
         assert_eq!(
-            registry.cancel_target(long.key.process_id, &long.key.secret_key),
+            registry.accept_cancel(long.key.process_id, &long.key.secret_key),
             Some(upstream)
         );
     }

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 
 use cordon_e2e::{
     client_libs,
-    clients::{psql_command, Conninfo},
+    clients::{probe, probe_field, psql_command, Conninfo},
     process::{run, Output},
     require_root,
-    scenario::{Scenario, ROLE},
+    scenario::{Scenario, APP_USER, ROLE},
     test_phases_bin,
 };
 
@@ -140,5 +140,35 @@ fn held_statements_wait_for_their_verdict() {
         elapsed >= Duration::from_millis(600),
         "two holds of 300 ms: {elapsed:?}"
     );
+    s.finish();
+}
+
+#[test]
+fn a_cancel_request_gives_up_a_held_statement() {
+    let s = start();
+    let port = s.pg.port().to_string();
+    let out = probe(
+        &s.agent,
+        &[
+            "--cancel-after-ms",
+            "300",
+            "127.0.0.1",
+            &port,
+            APP_USER,
+            "x",
+            "postgres",
+            "SELECT /*hold-long*/ 1",
+        ],
+    );
+    out.expect_success("pg-probe --cancel-after-ms (the held statement must fail)");
+    assert_eq!(
+        probe_field(&out, "sqlstate").as_deref(),
+        Some("57014"),
+        "{out}"
+    );
+    let after: u64 = probe_field(&out, "after_cancel_ms")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no after_cancel_ms: {out}"));
+    assert!(after < 5000, "given up {after} ms after the cancel: {out}");
     s.finish();
 }

@@ -7,13 +7,16 @@
 use std::{
     future::Future,
     pin::Pin,
-    sync::{Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard},
 };
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
+    sync::Notify,
+};
 
-use super::{ClientStep, Engine, ServerStep, StreamBuf, Verdict};
+use super::{phases::Pending, ClientStep, Engine, ServerStep, StreamBuf, Verdict};
 use crate::{
     protocol::{backend::GatewayError, frontend, sqlstate},
     stream::MaybeTls,
@@ -39,6 +42,9 @@ pub enum RelayEnd {
 }
 
 pub struct RelayOptions<'a> {
+    /// Notified when the client sends a cancel request: a held statement is
+    /// then refused (57014) instead of waiting on.
+    pub hold_cancel: Arc<Notify>,
     /// Asks the server to cancel what the session is running; awaited only
     /// when a client vanishes with a request outstanding.
     pub cancel_upstream: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send + 'a>>,
@@ -80,10 +86,12 @@ pub async fn relay(
     let (mut server_rd, mut server_wr) = split(server);
     let mut traffic = Traffic::default();
     let first = {
+        let hold_cancel = Arc::clone(&options.hold_cancel);
         let up = client_to_server(
             &mut client_rd,
             &mut server_wr,
             &engine,
+            &hold_cancel,
             &mut traffic.to_server,
         );
         let down = server_to_client(
@@ -159,10 +167,30 @@ fn split(stream: MaybeTls) -> (Reader, Writer) {
     }
 }
 
+/// Waits for a held statement's verdict; the client cancelling gives it up.
+async fn wait_for_verdict(mut pending: Pending, hold_cancel: &Notify) -> Verdict {
+    loop {
+        let verdict = tokio::select! {
+            verdict = &mut pending => verdict,
+            () = hold_cancel.notified() => {
+                return Verdict::Refuse(GatewayError::error(
+                    sqlstate::QUERY_CANCELED,
+                    "canceling statement due to user request (cordon: it was held for a decision and never sent to the server)",
+                ));
+            }
+        };
+        match verdict {
+            Verdict::Hold(next) => pending = next,
+            verdict => return verdict,
+        }
+    }
+}
+
 async fn client_to_server(
     rd: &mut Reader,
     wr: &mut Writer,
     engine: &Mutex<Engine>,
+    hold_cancel: &Notify,
     sent: &mut u64,
 ) -> ClientSideEnd {
     let mut s = StreamBuf::default();
@@ -176,15 +204,9 @@ async fn client_to_server(
             }
             match step {
                 ClientStep::Read { hold_total } => break hold_total,
-                ClientStep::Hold(mut pending) => loop {
-                    match pending.await {
-                        Verdict::Hold(next) => pending = next,
-                        verdict => {
-                            decided = Some(verdict);
-                            break;
-                        }
-                    }
-                },
+                ClientStep::Hold(pending) => {
+                    decided = Some(wait_for_verdict(pending, hold_cancel).await)
+                }
                 ClientStep::Fatal(error) => return ClientSideEnd::Violation(error),
             }
         };

@@ -18,3 +18,5 @@ pub const FEATURE_NOT_SUPPORTED: &str = "0A000";
 pub const INTERNAL_ERROR: &str = "XX000";
 /// 54000: a message too large for the gateway to inspect.
 pub const PROGRAM_LIMIT_EXCEEDED: &str = "54000";
+/// 57014: a statement cancelled at the client's request.
+pub const QUERY_CANCELED: &str = "57014";

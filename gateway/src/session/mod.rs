@@ -169,6 +169,7 @@ async fn run(
     let mark = runtime.config.intercept.socket_mark;
     let destination = admitted.origin.destination;
     let options = RelayOptions {
+        hold_cancel: Arc::clone(&registration.hold_cancel),
         cancel_upstream: Box::pin(upstream::send_cancel(
             destination,
             mark,
@@ -250,7 +251,7 @@ async fn forward_cancel(
     if let Some(origin) = &origin {
         info!(pid = origin.pid, comm = %origin.comm, "cancel request");
     }
-    let Some(target) = shared.sessions.cancel_target(process_id, secret_key) else {
+    let Some(target) = shared.sessions.accept_cancel(process_id, secret_key) else {
         warn!(process_id, "cancel request with an unknown key ignored");
         return;
     };

@@ -5,7 +5,7 @@
 //! - `/*refuse-execute*/` in a prepared statement: allowed at Parse,
 //!   refused at every Execute;
 //! - `/*hold*/`: held for 300 ms, then allowed; `/*hold-refuse*/`: held,
-//!   then refused;
+//!   then refused; `/*hold-long*/`: held for 60 s (for cancelling);
 //! - a text value `cordon-secret` in any result row becomes `masked!`.
 
 use std::{process::ExitCode, sync::Arc, time::Duration};
@@ -55,6 +55,12 @@ impl Phases for TestPhases {
             return Verdict::Hold(Box::pin(async {
                 tokio::time::sleep(HOLD).await;
                 refused("/*hold-refuse*/")
+            }));
+        }
+        if text.contains("/*hold-long*/") {
+            return Verdict::Hold(Box::pin(async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Verdict::Allow
             }));
         }
         if text.contains("/*hold*/") {
