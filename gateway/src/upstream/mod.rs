@@ -20,6 +20,7 @@ use crate::{
 
 pub use cancel::send_cancel;
 pub use connect::connect_marked;
+pub use tls::unverified_config as unverified_tls_config;
 
 #[derive(Clone)]
 pub enum TlsMode {

@@ -106,7 +106,9 @@ pub(super) async fn negotiate(
     Ok(MaybeTls::Tls(Box::new(tls.into())))
 }
 
-fn unverified_config() -> Arc<ClientConfig> {
+/// Encrypts without checking the certificate (`sslmode=require`): protects
+/// against passive capture only.
+pub fn unverified_config() -> Arc<ClientConfig> {
     static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
     let config = CONFIG.get_or_init(|| {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
