@@ -80,6 +80,20 @@ fn pgbench_counts(report: &str) -> String {
         .join("\n")
 }
 
+/// Runs a Python client script on both routes (arguments: the route's URL, then
+/// `extra`), asserts both printed the same, and returns what they printed.
+fn python_twin(s: &Scenario, host: &str, script: &str, extra: &[&str]) -> String {
+    let twin = Twin::new(s, host);
+    twin.run(script, TIMEOUT, |route, cgroup, _| {
+        let url = twin.url(route);
+        let args: Vec<&str> = std::iter::once(url.as_str())
+            .chain(extra.iter().copied())
+            .collect();
+        client_libs::python_args(cgroup, script, &args)
+    })
+    .assert_same()
+}
+
 #[test]
 fn psql_and_pgbench_see_the_same_results_through_the_gateway() {
     require_root();
@@ -192,12 +206,7 @@ fn tokio_postgres_sees_the_same_results_through_the_gateway() {
 fn psycopg_sees_the_same_results_through_the_gateway() {
     require_root();
     let s = Scenario::start();
-    let twin = Twin::new(&s, "127.0.0.1");
-    let out = twin
-        .run("scenario_psycopg.py", TIMEOUT, |route, cgroup, _| {
-            client_libs::python_args(cgroup, "scenario_psycopg.py", &[&twin.url(route)])
-        })
-        .assert_same();
+    let out = python_twin(&s, "127.0.0.1", "scenario_psycopg.py", &[]);
     let values = "-42 | 9007199254740993 | \"héllo 'quoted'\" | Decimal('-12345.6780') | \
                   2024-02-29T12:34:56.789000+00:00 | b'\\x00\\x01\\xfe\\xff' | True | [1, None, -3] | \
                   ['a', 'b c', ''] | None | 0.1";
@@ -235,12 +244,7 @@ fn psycopg_sees_the_same_results_through_the_gateway() {
 fn asyncpg_sees_the_same_results_through_the_gateway() {
     require_root();
     let s = Scenario::start();
-    let twin = Twin::new(&s, "127.0.0.2");
-    let out = twin
-        .run("scenario_asyncpg.py", TIMEOUT, |route, cgroup, _| {
-            client_libs::python_args(cgroup, "scenario_asyncpg.py", &[&twin.url(route)])
-        })
-        .assert_same();
+    let out = python_twin(&s, "127.0.0.2", "scenario_asyncpg.py", &[]);
     assert_lines(
         "asyncpg",
         &out,
@@ -321,12 +325,7 @@ fn node_postgres_sees_the_same_results_through_the_gateway() {
 fn the_backend_pid_a_client_sees_is_its_servers() {
     require_root();
     let s = Scenario::start();
-    let twin = Twin::new(&s, "127.0.0.1");
-    let out = twin
-        .run("backend_pid.py", TIMEOUT, |route, cgroup, _| {
-            client_libs::python_args(cgroup, "backend_pid.py", &[&twin.url(route)])
-        })
-        .assert_same();
+    let out = python_twin(&s, "127.0.0.1", "backend_pid.py", &[]);
     assert_lines(
         "backend pid",
         &out,
@@ -349,13 +348,8 @@ fn the_backend_pid_a_client_sees_is_its_servers() {
 fn a_cancel_connection_closes_only_after_the_server_took_the_request() {
     require_root();
     let s = Scenario::start();
-    let twin = Twin::new(&s, "127.0.0.1");
     let postmaster = s.pg.postmaster_pid().expect("postmaster.pid").to_string();
-    let out = twin
-        .run("cancel_close.py", TIMEOUT, |route, cgroup, _| {
-            client_libs::python_args(cgroup, "cancel_close.py", &[&twin.url(route), &postmaster])
-        })
-        .assert_same();
+    let out = python_twin(&s, "127.0.0.1", "cancel_close.py", &[&postmaster]);
     assert_lines(
         "cancel close",
         &out,
