@@ -133,6 +133,39 @@ pub fn probe(cgroup: &CgroupGuard, args: &[&str]) -> Output {
     run(&mut probe_command(cgroup, args), CLIENT_TIMEOUT)
 }
 
+/// Runs `sql` with pg-probe inside `cgroup` and cancels it through the cancel protocol
+/// after `after_ms`; asserts it failed with 57014 and returns how many milliseconds
+/// after the cancel request it ended.
+#[track_caller]
+pub fn cancelled_after(cgroup: &CgroupGuard, conninfo: &Conninfo, after_ms: u64, sql: &str) -> u64 {
+    let (port, after) = (conninfo.port.to_string(), after_ms.to_string());
+    let password = conninfo.password.clone().unwrap_or_default();
+    let out = probe(
+        cgroup,
+        &[
+            "--cancel-after-ms",
+            &after,
+            &conninfo.host,
+            &port,
+            &conninfo.user,
+            &password,
+            &conninfo.dbname,
+            sql,
+        ],
+    );
+    out.expect_success(&format!(
+        "pg-probe --cancel-after-ms {after_ms} {sql:?} (it must fail)"
+    ));
+    assert_eq!(
+        probe_field(&out, "sqlstate").as_deref(),
+        Some("57014"),
+        "{out}"
+    );
+    probe_field(&out, "after_cancel_ms")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no after_cancel_ms: {out}"))
+}
+
 /// Runs SQL through tokio-postgres (pg-probe) inside `cgroup`. Rows come back one per
 /// line, columns tab-separated; an error as `ERROR sqlstate=... message=...`, exit 2.
 pub fn probe_sql(cgroup: &CgroupGuard, conninfo: &Conninfo, sql: &str) -> Output {
