@@ -15,28 +15,7 @@ from decimal import Decimal
 
 import asyncpg
 
-BIG = "SELECT g, md5(g::text) FROM generate_series(1, 1000000) g"
-
-VALUES = (
-    -42,
-    9007199254740993,
-    "héllo 'quoted'",
-    Decimal("-12345.6780"),
-    datetime(2024, 2, 29, 12, 34, 56, 789000, tzinfo=timezone.utc),
-    b"\x00\x01\xfe\xff",
-    True,
-    [1, None, -3],
-    ["a", "b c", ""],
-    None,
-    0.1,
-)
-CASTS = ("int4", "int8", "text", "numeric", "timestamptz", "bytea", "bool", "int4[]", "text[]", "int4", "float8")
-
-
-def show(value):
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc).isoformat()
-    return repr(value)
+from scenario_values import BIG, CASTS, VALUES, show
 
 
 async def attempt(label, awaitable):
