@@ -110,22 +110,16 @@ pub fn targets(points: &[Point], verdicts: &mut Verdicts) {
                 / find(points, mode, clients, Path::Direct)?.tps,
         )
     };
-    let r = ratio("simple", 8);
-    verdict(
-        format!(
-            "cordon >= 0.80x direct at 8 clients, -M simple (issue 2): {}",
-            show_ratio(r)
-        ),
-        r.map(|r| r >= 0.80),
-    );
-    let r = ratio("prepared", 16);
-    verdict(
-        format!(
-            "cordon >= 0.85x direct at 16 clients, -M prepared (issue 3): {}",
-            show_ratio(r)
-        ),
-        r.map(|r| r >= 0.85),
-    );
+    for (mode, clients, floor, issue) in [("simple", 8, 0.80, 2), ("prepared", 16, 0.85, 3)] {
+        let r = ratio(mode, clients);
+        verdict(
+            format!(
+                "cordon >= {floor:.2}x direct at {clients} clients, -M {mode} (issue {issue}): {}",
+                show_ratio(r)
+            ),
+            r.map(|r| r >= floor),
+        );
+    }
     for mode in MODES {
         for clients in CLIENTS {
             let cordon = find(points, mode, clients, Path::Cordon).map(|p| p.tps);
