@@ -4,8 +4,8 @@
 use bytes::{Bytes, BytesMut};
 
 use super::{
-    client_violation, phases::Pending, with_formats, CopyMode, Engine, Expect, Portal, Request,
-    Statement, StreamBuf, Verdict, REFUSAL_PROBE_NAME, REFUSAL_PROBE_SQL,
+    client_violation, phases::Pending, stream_buf::Next, with_formats, CopyMode, Engine, Expect,
+    Portal, Request, Statement, StreamBuf, Verdict, REFUSAL_PROBE_NAME, REFUSAL_PROBE_SQL,
 };
 use crate::protocol::{
     backend::GatewayError,
@@ -26,15 +26,6 @@ pub enum ClientStep {
     Fatal(GatewayError),
 }
 
-/// How a refused message is answered by the server.
-#[derive(Clone, Copy)]
-enum Context {
-    /// Simple Query and FunctionCall: an error, then ReadyForQuery.
-    Simple,
-    /// Extended protocol: an error, then nothing until Sync.
-    Extended,
-}
-
 impl Engine {
     /// Judges every complete client message in `s`. `decided` carries the
     /// verdict for a message that was held.
@@ -46,8 +37,8 @@ impl Engine {
         loop {
             let (header, complete) = match s.next_message() {
                 Err(e) => return ClientStep::Fatal(client_violation(e)),
-                Ok(super::stream_buf::Next::Empty) => return ClientStep::Read { hold_total: None },
-                Ok(super::stream_buf::Next::Message { header, complete }) => (header, complete),
+                Ok(Next::Empty) => return ClientStep::Read { hold_total: None },
+                Ok(Next::Message { header, complete }) => (header, complete),
             };
             if header.tag == fe::COPY_DATA || header.tag == fe::COPY_FAIL {
                 // COPY FROM STDIN streams through: the server judges the data
@@ -103,7 +94,7 @@ impl Engine {
                         self.expect(Expect::Query { refusal: None });
                         s.pass(header);
                     }
-                    Verdict::Refuse(error) => self.refuse(s, header, error, Context::Simple),
+                    Verdict::Refuse(error) => self.refuse(s, header, error),
                     Verdict::Hold(pending) => return Ok(Some(pending)),
                 }
             }
@@ -118,7 +109,7 @@ impl Engine {
                 match verdict {
                     Verdict::Allow => {
                         if let Err(error) = self.remember_statement(parse.name, parse.query) {
-                            self.refuse(s, header, error, Context::Extended);
+                            self.refuse(s, header, error);
                             return Ok(None);
                         }
                         self.expect(Expect::Parse {
@@ -126,7 +117,7 @@ impl Engine {
                         });
                         s.pass(header);
                     }
-                    Verdict::Refuse(error) => self.refuse(s, header, error, Context::Extended),
+                    Verdict::Refuse(error) => self.refuse(s, header, error),
                     Verdict::Hold(pending) => return Ok(Some(pending)),
                 }
             }
@@ -203,7 +194,7 @@ impl Engine {
                         });
                         s.pass(header);
                     }
-                    Verdict::Refuse(error) => self.refuse(s, header, error, Context::Extended),
+                    Verdict::Refuse(error) => self.refuse(s, header, error),
                     Verdict::Hold(pending) => return Ok(Some(pending)),
                 }
             }
@@ -235,7 +226,7 @@ impl Engine {
                         self.expect(Expect::FunctionCall { refusal: None });
                         s.pass(header);
                     }
-                    Verdict::Refuse(error) => self.refuse(s, header, error, Context::Simple),
+                    Verdict::Refuse(error) => self.refuse(s, header, error),
                     Verdict::Hold(pending) => return Ok(Some(pending)),
                 }
             }
@@ -260,14 +251,8 @@ impl Engine {
     /// Replaces the current (complete) message with a probe the server must
     /// fail, and remembers to show the client `error` instead of the
     /// server's.
-    fn refuse(
-        &mut self,
-        s: &mut StreamBuf,
-        header: &Header,
-        error: GatewayError,
-        context: Context,
-    ) {
-        let probe = self.refusal_probe(header.tag, error, context);
+    fn refuse(&mut self, s: &mut StreamBuf, header: &Header, error: GatewayError) {
+        let probe = self.refusal_probe(header.tag, error);
         s.replace(header, probe);
     }
 
@@ -283,29 +268,32 @@ impl Engine {
                 MAX_INSPECTED_LEN >> 20
             ),
         );
-        let context = match header.tag {
-            fe::QUERY | fe::FUNCTION_CALL => Context::Simple,
-            _ => Context::Extended,
-        };
-        let probe = self.refusal_probe(header.tag, error, context);
+        let probe = self.refusal_probe(header.tag, error);
         s.drop_message(header);
         s.insert(probe);
     }
 
-    fn refusal_probe(&mut self, tag: u8, error: GatewayError, context: Context) -> Bytes {
+    /// The probe for a refused message of type `tag`. Query and FunctionCall
+    /// are answered by an error and ReadyForQuery, so a failing Query stands
+    /// in for them; in the extended protocol a failing Parse does (an error,
+    /// then nothing until Sync).
+    fn refusal_probe(&mut self, tag: u8, error: GatewayError) -> Bytes {
         tracing::info!(sqlstate = error.sqlstate, reason = %error.message, "statement refused");
         let mut probe = BytesMut::new();
-        match context {
-            Context::Simple => {
+        match tag {
+            fe::QUERY => {
                 fe::encode_query(&mut probe, REFUSAL_PROBE_SQL);
-                let refusal = Some(error);
-                self.expect(if tag == fe::FUNCTION_CALL {
-                    Expect::FunctionCall { refusal }
-                } else {
-                    Expect::Query { refusal }
+                self.expect(Expect::Query {
+                    refusal: Some(error),
                 });
             }
-            Context::Extended => {
+            fe::FUNCTION_CALL => {
+                fe::encode_query(&mut probe, REFUSAL_PROBE_SQL);
+                self.expect(Expect::FunctionCall {
+                    refusal: Some(error),
+                });
+            }
+            _ => {
                 fe::encode_parse(&mut probe, REFUSAL_PROBE_NAME, REFUSAL_PROBE_SQL);
                 self.expect(Expect::Refused(error));
             }
