@@ -116,6 +116,13 @@ impl Expect {
         }
     }
 
+    fn is_describe(&self) -> bool {
+        matches!(
+            self,
+            Self::DescribeStatement { .. } | Self::DescribePortal { .. }
+        )
+    }
+
     /// Requests answered by ReadyForQuery.
     fn ends_with_ready(&self) -> bool {
         matches!(

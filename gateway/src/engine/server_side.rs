@@ -66,26 +66,13 @@ impl Engine {
             be::CLOSE_COMPLETE => {
                 self.pop(header.tag, |e| matches!(e, Expect::Close))?;
             }
-            be::NO_DATA => match self.pop(header.tag, |e| {
-                matches!(
-                    e,
-                    Expect::DescribeStatement { .. } | Expect::DescribePortal { .. }
-                )
-            })? {
-                Expect::DescribeStatement { name } => {
-                    if let Some(statement) = self.statements.get_mut(&name) {
-                        statement.columns = Some(Arc::new([]));
-                    }
+            be::NO_DATA => {
+                let described = self.pop(header.tag, Expect::is_describe)?;
+                if self.describe_answered(described, Arc::new([])) {
+                    s.drop_message(header);
+                    return Ok(());
                 }
-                Expect::DescribePortal { columns, swallow } => {
-                    let _ = columns.set(Arc::new([]));
-                    if swallow {
-                        s.drop_message(header);
-                        return Ok(());
-                    }
-                }
-                _ => {}
-            },
+            }
             be::EMPTY_QUERY => {
                 if matches!(self.expected.front(), Some(Expect::Execute { .. })) {
                     self.expected.pop_front();
@@ -132,23 +119,9 @@ impl Engine {
             be::ROW_DESCRIPTION => {
                 let fields = be::decode_row_description(body).map_err(lost_track)?;
                 match self.expected.front() {
-                    Some(Expect::DescribeStatement { .. }) => {
-                        let Some(Expect::DescribeStatement { name }) = self.expected.pop_front()
-                        else {
-                            unreachable!()
-                        };
-                        if let Some(statement) = self.statements.get_mut(&name) {
-                            statement.columns = Some(fields.into());
-                        }
-                    }
-                    Some(Expect::DescribePortal { .. }) => {
-                        let Some(Expect::DescribePortal { columns, swallow }) =
-                            self.expected.pop_front()
-                        else {
-                            unreachable!()
-                        };
-                        let _ = columns.set(fields.into());
-                        if swallow {
+                    Some(front) if front.is_describe() => {
+                        let described = self.expected.pop_front().expect("front exists");
+                        if self.describe_answered(described, fields.into()) {
                             s.drop_message(header);
                             return Ok(());
                         }
@@ -245,6 +218,28 @@ impl Engine {
             }
             // An error nobody asked for (e.g. the server shutting down).
             None => None,
+        }
+    }
+
+    /// Records a Describe's answer (the columns, empty for NoData) where it
+    /// belongs; returns true when the gateway asked, not the client, so the
+    /// answer must not reach the client.
+    fn describe_answered(&mut self, described: Expect, columns: Columns) -> bool {
+        match described {
+            Expect::DescribeStatement { name } => {
+                if let Some(statement) = self.statements.get_mut(&name) {
+                    statement.columns = Some(columns);
+                }
+                false
+            }
+            Expect::DescribePortal {
+                columns: slot,
+                swallow,
+            } => {
+                let _ = slot.set(columns);
+                swallow
+            }
+            _ => false,
         }
     }
 
