@@ -43,6 +43,13 @@ pub fn main_with(phases: Arc<dyn PhaseFactory>) -> ExitCode {
         Command::Reload { daemon } => admin_call(&daemon, Request::Reload),
         Command::Status { json, daemon } => status(&daemon, json),
         Command::Detach { config, pin_dir } => detach(&config, pin_dir),
+        Command::Explain {
+            config,
+            identity,
+            search_path,
+            json,
+            sql,
+        } => return explain(&config, &identity, &search_path, json, &sql),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -170,4 +177,59 @@ fn pin_dir_of(config: &std::path::Path) -> anyhow::Result<PathBuf> {
 
 fn error_with_hint(error: &ConfigError) -> anyhow::Error {
     anyhow::anyhow!("{error} (name the pins directly with `cordon detach --pin-dir DIR`)")
+}
+
+/// `cordon explain`: its exit code carries the decision (0/1/2), so errors
+/// exit with EX_CONFIG (bad configuration) or 64 (bad usage).
+fn explain(
+    config: &std::path::Path,
+    identity: &str,
+    search_path: &str,
+    json: bool,
+    sql: &str,
+) -> ExitCode {
+    let config = match Config::load(config) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("cordon: {e}");
+            return ExitCode::from(EX_CONFIG);
+        }
+    };
+    let Some(found) = config.identity(identity) else {
+        let known: Vec<&str> = config.identities.iter().map(|i| i.name.as_str()).collect();
+        eprintln!(
+            "cordon: no identity \"{identity}\" in the configuration (known: {})",
+            known.join(", ")
+        );
+        return ExitCode::from(64);
+    };
+    let sql = if sql == "-" {
+        let mut text = String::new();
+        if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+            eprintln!("cordon: cannot read the statement from stdin: {e}");
+            return ExitCode::from(64);
+        }
+        text
+    } else {
+        sql.to_owned()
+    };
+    let path: Vec<String> = search_path
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let explanation =
+        crate::policy::explain::explain(&config.policy, identity, &found.groups, path, &sql);
+    if json {
+        match serde_json::to_string_pretty(&explanation) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("cordon: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        print!("{}", explanation.to_text());
+    }
+    ExitCode::from(explanation.exit_code())
 }

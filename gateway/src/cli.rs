@@ -58,6 +58,23 @@ pub enum Command {
         #[command(flatten)]
         daemon: DaemonArgs,
     },
+    /// Show what the policy decides for a statement text, and why. Exit code
+    /// 0: every statement allowed, 1: one refused, 2: one needs approval.
+    Explain {
+        #[arg(long, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The identity to judge the statements for.
+        #[arg(long)]
+        identity: String,
+        /// The search_path unqualified names resolve in (comma-separated).
+        #[arg(long, default_value = "public")]
+        search_path: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The SQL text (several statements allowed); `-` reads it from stdin.
+        sql: String,
+    },
     /// Detach all programs and remove every pin: agents then connect directly.
     Detach {
         #[arg(long, default_value = DEFAULT_CONFIG)]

@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod engine;
 pub mod identity;
 pub mod intercept;
+pub mod policy;
 pub mod protocol;
 pub mod rlimit;
 pub mod server;

@@ -1,5 +1,5 @@
 use std::{process::ExitCode, sync::Arc};
 
 fn main() -> ExitCode {
-    cordon::app::main_with(Arc::new(cordon::engine::AllowAll))
+    cordon::app::main_with(Arc::new(cordon::policy::PolicyFactory))
 }

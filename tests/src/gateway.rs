@@ -44,7 +44,23 @@ pub struct GatewayBuilder {
     extra: String,
     launcher: Vec<String>,
     program: Option<PathBuf>,
+    /// `[[allow]]`/`[[deny]]` rules; `None` allows everything (tests of
+    /// other features than the policy).
+    policy: Option<String>,
 }
+
+/// The policy of tests that are not about the policy: every identity may do
+/// everything a rule can allow (the built-in baseline still applies).
+pub const ALLOW_EVERYTHING: &str = r#"
+[[allow]]
+name = "tests-allow-everything"
+identities = ["*"]
+actions = ["all"]
+objects = ["*"]
+functions = ["*"]
+languages = ["plpgsql", "sql"]
+fast_path_calls = true
+"#;
 
 impl GatewayBuilder {
     pub fn new() -> Self {
@@ -134,6 +150,12 @@ impl GatewayBuilder {
     }
 
     /// Raw TOML appended to the generated file.
+    /// Judges statements with these rules instead of allowing everything.
+    pub fn policy(mut self, toml: &str) -> Self {
+        self.policy = Some(toml.to_owned());
+        self
+    }
+
     pub fn extra_toml(mut self, toml: &str) -> Self {
         self.extra.push_str(toml);
         self
@@ -256,6 +278,7 @@ impl GatewayBuilder {
             );
         }
         t.push_str(&self.extra);
+        t.push_str(self.policy.as_deref().unwrap_or(ALLOW_EVERYTHING));
         t
     }
 }

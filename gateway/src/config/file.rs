@@ -25,6 +25,12 @@ pub struct File {
     pub bind: Vec<SubjectTable>,
     #[serde(default)]
     pub exempt: Vec<SubjectTable>,
+    #[serde(default)]
+    pub allow: Vec<RuleTable>,
+    #[serde(default)]
+    pub deny: Vec<RuleTable>,
+    #[serde(default)]
+    pub baseline_override: Vec<OverrideTable>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -81,5 +87,31 @@ pub struct SubjectTable {
     pub cgroup: Option<Spanned<String>>,
     pub unit: Option<Spanned<String>>,
     pub identity: Option<Spanned<String>>,
+    pub reason: Option<Spanned<String>>,
+}
+
+/// `[[allow]]` and `[[deny]]` (docs/policy.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleTable {
+    pub name: Spanned<String>,
+    pub identities: Option<Spanned<Vec<String>>>,
+    pub groups: Option<Spanned<Vec<String>>>,
+    pub actions: Option<Spanned<Vec<String>>>,
+    pub objects: Option<Spanned<Vec<String>>>,
+    pub functions: Option<Spanned<Vec<String>>>,
+    pub languages: Option<Spanned<Vec<String>>>,
+    pub fast_path_calls: Option<Spanned<bool>>,
+    pub require_approval: Option<Spanned<bool>>,
+}
+
+/// `[[baseline_override]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideTable {
+    pub name: Spanned<String>,
+    pub check: Spanned<String>,
+    pub identities: Option<Spanned<Vec<String>>>,
+    pub groups: Option<Spanned<Vec<String>>>,
     pub reason: Option<Spanned<String>>,
 }

@@ -4,6 +4,7 @@
 
 mod error;
 mod file;
+mod policy;
 mod subject;
 
 use std::{
@@ -33,6 +34,8 @@ pub struct Config {
     pub identities: Vec<Identity>,
     pub bindings: Vec<Binding>,
     pub exempt: Vec<Exemption>,
+    /// The SQL policy (`[[allow]]`, `[[deny]]`, `[[baseline_override]]`).
+    pub policy: std::sync::Arc<crate::policy::Policy>,
 }
 
 #[derive(Debug, Clone)]
@@ -191,6 +194,7 @@ impl Validator<'_> {
         let identities = self.identities(raw.identity, &credentials)?;
         let bindings = self.bindings(raw.bind, &identities)?;
         let exempt = self.exemptions(raw.exempt, &bindings)?;
+        let policy = self.policy(raw.allow, raw.deny, raw.baseline_override, &identities)?;
         Ok(Config {
             gateway,
             intercept,
@@ -199,6 +203,7 @@ impl Validator<'_> {
             identities,
             bindings,
             exempt,
+            policy: std::sync::Arc::new(policy),
         })
     }
 

@@ -101,8 +101,16 @@ pub trait PhaseFactory: Send + Sync {
 pub struct SessionFacts<'a> {
     pub id: u64,
     pub identity: &'a str,
+    /// The identity's groups, as configured.
+    pub groups: &'a [String],
     pub role: &'a str,
     pub database: &'a str,
+    /// The configuration's SQL policy when the session opened.
+    pub policy: &'a crate::policy::Policy,
+    /// The search_path pinned at upstream login (existing schemas, in order).
+    pub search_path: &'a [String],
+    /// How the server reads string literals.
+    pub dialect: crate::policy::Dialect,
 }
 
 impl PhaseFactory for AllowAll {

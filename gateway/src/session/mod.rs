@@ -160,11 +160,22 @@ async fn run(
         dropped_parameters = ?startup.dropped,
         "session opened"
     );
+    let groups = runtime
+        .config
+        .identity(&admitted.identity)
+        .map(|i| i.groups.as_slice())
+        .unwrap_or_default();
     let phases = shared.phases.for_session(&SessionFacts {
         id,
         identity: &admitted.identity,
+        groups,
         role: &admitted.role,
         database: &database,
+        policy: &runtime.config.policy,
+        search_path: &server.search_path,
+        dialect: crate::policy::Dialect {
+            standard_conforming_strings: server.standard_conforming_strings(),
+        },
     });
     let mark = runtime.config.intercept.socket_mark;
     let destination = admitted.origin.destination;

@@ -84,6 +84,18 @@ pub struct Upstream {
     pub process_id: i32,
     pub secret_key: i32,
     pub tls: bool,
+    /// The search_path pinned at login: the schemas it named that exist, in order.
+    pub search_path: Vec<String>,
+}
+
+impl Upstream {
+    /// Whether the server reads `'\\'` as a backslash (the SQL standard).
+    pub fn standard_conforming_strings(&self) -> bool {
+        self.parameters
+            .iter()
+            .find(|(name, _)| name == "standard_conforming_strings")
+            .is_none_or(|(_, value)| value != "off")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +158,7 @@ async fn login_inner(request: &LoginRequest<'_>) -> Result<Upstream, UpstreamErr
         process_id: 0,
         secret_key: 0,
         tls,
+        search_path: Vec::new(),
     };
     loop {
         match reader.next(&mut upstream.stream).await? {
@@ -173,7 +186,59 @@ async fn login_inner(request: &LoginRequest<'_>) -> Result<Upstream, UpstreamErr
             "the server sent data before the client asked".into(),
         ));
     }
+    upstream.search_path = pin_search_path(&mut upstream.stream, &mut reader).await?;
     Ok(upstream)
+}
+
+/// Sets the session's search_path to the schemas it currently resolves to
+/// (dropping `$user` and schemas that do not exist), so that an unqualified
+/// name means the same thing for the whole session, and returns them. The
+/// policy resolves names against this list and refuses every way of changing it.
+const PIN_SEARCH_PATH_SQL: &str = "SELECT pg_catalog.set_config('search_path', \
+     pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.quote_ident(s) \
+     FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) AS s), ', '), false); \
+     SELECT s FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) AS s";
+
+async fn pin_search_path(
+    stream: &mut MaybeTls,
+    reader: &mut MessageReader,
+) -> Result<Vec<String>, UpstreamError> {
+    let mut buf = BytesMut::new();
+    frontend::query(PIN_SEARCH_PATH_SQL, &mut buf)?;
+    stream.write_all(&buf).await?;
+    let (mut completed, mut schemas) = (0, Vec::new());
+    loop {
+        match reader.next(stream).await? {
+            Message::DataRow(row) if completed == 1 => {
+                use fallible_iterator::FallibleIterator;
+                let mut ranges = row.ranges();
+                if let Some(Some(range)) = ranges.next()? {
+                    let name = std::str::from_utf8(&row.buffer()[range]).map_err(|_| {
+                        UpstreamError::Protocol("a schema name is not UTF-8".into())
+                    })?;
+                    schemas.push(name.to_owned());
+                }
+            }
+            Message::CommandComplete(_) => completed += 1,
+            Message::RowDescription(_)
+            | Message::DataRow(_)
+            | Message::NoticeResponse(_)
+            | Message::ParameterStatus(_) => {}
+            Message::ReadyForQuery(_) => break,
+            Message::ErrorResponse(body) => return Err(server_error(&body)),
+            _ => {
+                return Err(UpstreamError::Protocol(
+                    "unexpected reply while pinning the search_path".into(),
+                ))
+            }
+        }
+    }
+    if completed != 2 {
+        return Err(UpstreamError::Protocol(
+            "the server did not answer the search_path query".into(),
+        ));
+    }
+    Ok(schemas)
 }
 
 /// Reads whole backend messages off a stream.

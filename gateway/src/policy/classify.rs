@@ -1,0 +1,624 @@
+//! Reads a statement text with PostgreSQL's own grammar and says what each
+//! statement in it does (see `facts`). Pure: no rules, no session state.
+
+use pg_query::{protobuf as pb, NodeEnum};
+
+use super::{
+    builtins::{self, Volatility},
+    facts::*,
+    statements::{self, Category},
+    walker::{self, Frame, RelationNode, Tree},
+};
+
+/// How the server reads string literals; it must be read the same way here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Dialect {
+    pub standard_conforming_strings: bool,
+}
+
+impl Default for Dialect {
+    fn default() -> Self {
+        Dialect {
+            standard_conforming_strings: true,
+        }
+    }
+}
+
+/// Classifies every statement in `text`.
+pub fn classify(text: &str, dialect: Dialect) -> Classified {
+    if text.contains('\0') {
+        return Classified::Unparsable("the statement contains a NUL byte".into());
+    }
+    let mut options = pg_query::ParserOptions::DEFAULT;
+    if !dialect.standard_conforming_strings {
+        options |= pg_query::ParserOptions::DISABLE_STANDARD_CONFORMING_STRINGS;
+    }
+    let parsed = match pg_query::parse(text, options) {
+        Ok(parsed) => parsed,
+        Err(e) => return Classified::Unparsable(parse_error(e)),
+    };
+    let mut out = Vec::new();
+    for raw in &parsed.protobuf.stmts {
+        let Some(node) = raw.stmt.as_ref().and_then(|n| n.node.as_ref()) else {
+            continue;
+        };
+        let start = raw.stmt_location.max(0) as usize;
+        let end = if raw.stmt_len > 0 {
+            start + raw.stmt_len as usize
+        } else {
+            text.len()
+        };
+        let mut statement = statement(node);
+        statement.span = (start.min(text.len()), end.min(text.len()));
+        out.push(statement);
+    }
+    Classified::Statements(out)
+}
+
+fn parse_error(e: pg_query::Error) -> String {
+    match e {
+        pg_query::Error::Parse(message) => message,
+        other => other.to_string(),
+    }
+}
+
+fn statement(node: &NodeEnum) -> Statement {
+    let mut out = Statement::default();
+    let tree = match walker::walk(node) {
+        Ok(tree) => tree,
+        Err(e) => {
+            out.unjudgeable = Some(format!("the parse tree could not be read: {e}"));
+            return out;
+        }
+    };
+    let Some(top) = tree.statements.first() else {
+        out.unjudgeable = Some("not a statement".into());
+        return out;
+    };
+    out.command = statements::command_name(top.name);
+    for stmt in &tree.statements {
+        if statements::category(stmt.name).is_none() {
+            out.unjudgeable = Some(format!(
+                "the gateway does not know the statement type {}",
+                stmt.name
+            ));
+            return out;
+        }
+    }
+    let created_schema = match node {
+        NodeEnum::CreateSchemaStmt(s) => Some(s.schemaname.clone()),
+        _ => None,
+    };
+    relations(&tree, created_schema.as_deref(), &mut out);
+    functions(&tree, &mut out);
+    operators(&tree, &mut out);
+    unnamed_targets(&tree, &mut out);
+    for name in &tree.executes {
+        out.effects.push(SessionEffect::Execute(name.clone()));
+    }
+    top_level(node, &mut out);
+    dedup(&mut out);
+    out
+}
+
+fn relations(tree: &Tree, created_schema: Option<&str>, out: &mut Statement) {
+    for relation in &tree.relations {
+        if relation.name.is_empty() || is_cte_reference(tree, relation) {
+            continue;
+        }
+        let Some((owner_id, owner, field)) = owner(&relation.ancestry) else {
+            continue;
+        };
+        let action = relation_action(relation, owner, field);
+        let creates = action == Action::Ddl && creates_relation(owner, field, relation);
+        let schema = if relation.persistence == "t" && creates {
+            out.effects
+                .push(SessionEffect::CreateTemp(relation.name.clone()));
+            Some("pg_temp".to_owned())
+        } else if !relation.schema.is_empty() {
+            Some(relation.schema.clone())
+        } else {
+            created_schema.map(str::to_owned)
+        };
+        let target = Target::Relation {
+            schema,
+            name: relation.name.clone(),
+        };
+        if action == Action::Read && tree.locking.contains(&owner_id) {
+            out.accesses.push(Access {
+                action: Action::Update,
+                target: target.clone(),
+            });
+        }
+        out.accesses.push(Access { action, target });
+    }
+}
+
+/// The innermost statement above a RangeVar, and the field it sits in.
+fn owner(ancestry: &[Frame]) -> Option<(u32, &'static str, &'static str)> {
+    ancestry.iter().rev().find_map(|frame| match frame {
+        Frame::Struct {
+            id, name, field, ..
+        } if name.ends_with("Stmt") => Some((*id, *name, *field)),
+        _ => None,
+    })
+}
+
+fn relation_action(relation: &RelationNode, owner: &str, field: &str) -> Action {
+    let under_into = relation
+        .ancestry
+        .iter()
+        .rev()
+        .take_while(|f| !matches!(f, Frame::Struct { name, .. } if name.ends_with("Stmt")))
+        .any(|f| {
+            matches!(
+                f,
+                Frame::Struct {
+                    name: "IntoClause",
+                    ..
+                }
+            )
+        });
+    if under_into {
+        return Action::Ddl;
+    }
+    match (owner, field) {
+        ("SelectStmt", _) => Action::Read,
+        ("InsertStmt", "relation") => Action::Insert,
+        ("UpdateStmt", "relation") => Action::Update,
+        ("DeleteStmt", "relation") => Action::Delete,
+        ("MergeStmt", "relation") => Action::Merge,
+        ("InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt", _) => Action::Read,
+        // COPY's direction is settled in `top_level`.
+        ("CopyStmt", _) => Action::Read,
+        ("TruncateStmt", _) => Action::Truncate,
+        _ => match statements::category(owner) {
+            Some(Category::Admin) => Action::Admin,
+            Some(Category::Utility) => Action::Utility,
+            _ => Action::Ddl,
+        },
+    }
+}
+
+/// Whether a DDL RangeVar names the relation being created (so TEMP applies).
+fn creates_relation(owner: &str, field: &str, relation: &RelationNode) -> bool {
+    matches!(
+        (owner, field),
+        ("CreateStmt", "relation") | ("ViewStmt", "view") | ("CreateSeqStmt", "sequence")
+    ) || relation.ancestry.iter().any(|f| {
+        matches!(
+            f,
+            Frame::Struct {
+                name: "IntoClause",
+                ..
+            }
+        )
+    })
+}
+
+/// Whether an unqualified name refers to a WITH query in scope rather than a
+/// table. Follows PostgreSQL's scoping: a non-recursive WITH query is visible
+/// to the later ones and the statement body, not to itself or earlier ones.
+fn is_cte_reference(tree: &Tree, relation: &RelationNode) -> bool {
+    if !relation.schema.is_empty() {
+        return false;
+    }
+    let path = &relation.ancestry;
+    for (depth, frame) in path.iter().enumerate().rev() {
+        let Frame::Struct {
+            id, name, field, ..
+        } = frame
+        else {
+            continue;
+        };
+        if !name.ends_with("Stmt") {
+            continue;
+        }
+        let Some(with) = tree.withs.iter().find(|w| w.owner == Some(*id)) else {
+            continue;
+        };
+        let visible: &[String] = if *field == "with_clause" {
+            // Inside the WITH clause itself: which WITH query are we in?
+            let position = path.get(depth + 2..).and_then(|rest| {
+                rest.iter().find_map(|f| match f {
+                    Frame::Element(i) => Some(*i as usize),
+                    _ => None,
+                })
+            });
+            match (with.recursive, position) {
+                (true, _) => &with.names,
+                (false, Some(k)) => &with.names[..k.min(with.names.len())],
+                (false, None) => &[],
+            }
+        } else {
+            &with.names
+        };
+        if visible.iter().any(|n| n == &relation.name) {
+            return true;
+        }
+    }
+    false
+}
+
+fn functions(tree: &Tree, out: &mut Statement) {
+    for function in &tree.functions {
+        let Some((schema, name)) = split_name(&function.name) else {
+            out.unjudgeable = Some("a function call without a name".into());
+            continue;
+        };
+        if let Some(use_) = function_use(schema, name) {
+            out.functions.push(use_);
+        }
+        if is_builtin_schema(schema) && name == "set_config" {
+            match &function.first_string_arg {
+                Some(setting) => {
+                    if let Some(check) = BaselineCheck::for_setting(setting) {
+                        out.baseline.push(BaselineHit {
+                            check,
+                            detail: format!("set_config('{setting}', ...)"),
+                        });
+                    }
+                }
+                None => {
+                    out.unjudgeable =
+                        Some("set_config with a setting name that is not a constant string".into())
+                }
+            }
+        }
+    }
+}
+
+/// Whether a call of `schema.name` needs a grant, and why.
+pub fn function_use(schema: Option<&str>, name: &str) -> Option<FunctionUse> {
+    let why = if is_builtin_schema(schema) {
+        match builtins::function(name) {
+            None if schema.is_some() => "not a built-in function",
+            None => "not a pg_catalog built-in",
+            Some(Volatility::Volatile) if !builtins::is_harmless_volatile(name) => {
+                "a volatile built-in with side effects"
+            }
+            Some(_) if READS_WHAT_POLICY_CANNOT_SEE.contains(&name) => {
+                "a built-in that reads tables or state the policy cannot see"
+            }
+            Some(_) => return None,
+        }
+    } else {
+        "not a pg_catalog function"
+    };
+    Some(FunctionUse {
+        schema: schema.map(str::to_owned),
+        name: name.to_owned(),
+        why,
+    })
+}
+
+/// Stable built-ins that still need a grant: they read whole tables named
+/// in an argument (invisible to a relation-level policy) or assign an xid.
+const READS_WHAT_POLICY_CANNOT_SEE: &[&str] = &[
+    "table_to_xml",
+    "table_to_xmlschema",
+    "table_to_xml_and_xmlschema",
+    "schema_to_xml",
+    "schema_to_xmlschema",
+    "schema_to_xml_and_xmlschema",
+    "database_to_xml",
+    "database_to_xmlschema",
+    "database_to_xml_and_xmlschema",
+    "cursor_to_xml",
+    "cursor_to_xmlschema",
+    "txid_current",
+    "pg_current_xact_id",
+];
+
+fn is_builtin_schema(schema: Option<&str>) -> bool {
+    matches!(schema, None | Some("pg_catalog"))
+}
+
+/// `[name]`, `[schema, name]` or `[catalog, schema, name]`.
+fn split_name(parts: &[String]) -> Option<(Option<&str>, &str)> {
+    match parts {
+        [name] => Some((None, name)),
+        [.., schema, name] => Some((Some(schema), name)),
+        [] => None,
+    }
+}
+
+fn operators(tree: &Tree, out: &mut Statement) {
+    for parts in &tree.operators {
+        let Some((schema, symbol)) = split_name(parts) else {
+            continue;
+        };
+        if is_builtin_schema(schema) && builtins::is_operator(symbol) {
+            continue;
+        }
+        out.functions.push(FunctionUse {
+            schema: schema.map(str::to_owned),
+            name: format!("operator:{symbol}"),
+            why: "not a built-in operator",
+        });
+    }
+}
+
+/// DDL, admin and utility statements that name no relation still need a rule
+/// for their action; their object is one only `*` covers.
+fn unnamed_targets(tree: &Tree, out: &mut Statement) {
+    for stmt in &tree.statements {
+        let action = match statements::category(stmt.name) {
+            Some(Category::Ddl) => Action::Ddl,
+            Some(Category::Admin) => Action::Admin,
+            Some(Category::Utility) => Action::Utility,
+            _ => continue,
+        };
+        let owns_relation = tree
+            .relations
+            .iter()
+            .any(|r| owner(&r.ancestry).is_some_and(|(id, _, _)| id == stmt.id));
+        if !owns_relation && !names_its_target(stmt.name) {
+            out.accesses.push(Access {
+                action,
+                target: Target::Unnamed(statements::unnamed_label(stmt.name)),
+            });
+        }
+    }
+}
+
+/// Statements whose target `top_level` names itself.
+fn names_its_target(stmt: &str) -> bool {
+    matches!(stmt, "DropStmt" | "CreateSchemaStmt" | "CreateFunctionStmt")
+}
+
+fn top_level(node: &NodeEnum, out: &mut Statement) {
+    match node {
+        NodeEnum::VariableSetStmt(s) => variable_set(s, out),
+        NodeEnum::AlterRoleSetStmt(s) => {
+            if let Some(set) = &s.setstmt {
+                variable_set(set, out)
+            }
+        }
+        NodeEnum::AlterDatabaseSetStmt(s) => {
+            if let Some(set) = &s.setstmt {
+                variable_set(set, out)
+            }
+        }
+        NodeEnum::DiscardStmt(s) if s.target == pb::DiscardMode::DiscardAll as i32 => baseline(
+            out,
+            BaselineCheck::SetSearchPath,
+            "DISCARD ALL resets the pinned search_path and role",
+        ),
+        NodeEnum::CopyStmt(s) => copy(s, out),
+        NodeEnum::ExplainStmt(s) => explain(s, out),
+        NodeEnum::PrepareStmt(s) => out.effects.push(SessionEffect::Prepare(s.name.clone())),
+        NodeEnum::DeclareCursorStmt(s) => out
+            .effects
+            .push(SessionEffect::Declare(s.portalname.clone())),
+        NodeEnum::FetchStmt(s) => out.effects.push(SessionEffect::Fetch(s.portalname.clone())),
+        NodeEnum::ClosePortalStmt(s) => out.effects.push(SessionEffect::Close(
+            Some(s.portalname.clone()).filter(|n| !n.is_empty()),
+        )),
+        NodeEnum::DeallocateStmt(s) => out.effects.push(SessionEffect::Deallocate(
+            Some(s.name.clone()).filter(|n| !s.isall && !n.is_empty()),
+        )),
+        NodeEnum::DoStmt(s) => {
+            let language = def_string(&s.args, "language").unwrap_or("plpgsql");
+            out.languages.push(language.to_owned());
+        }
+        NodeEnum::CreateFunctionStmt(s) => {
+            let language = def_string(&s.options, "language")
+                .unwrap_or("sql")
+                .to_owned();
+            out.languages.push(language);
+            let (schema, name) = name_parts(&s.funcname);
+            out.accesses.push(Access {
+                action: Action::Ddl,
+                target: Target::Routine { schema, name },
+            });
+        }
+        NodeEnum::CreateTrigStmt(s) => {
+            let (schema, name) = name_parts(&s.funcname);
+            if let Some(use_) = function_use(schema.as_deref(), &name) {
+                out.functions.push(use_);
+            }
+        }
+        NodeEnum::DropStmt(s) => drop(s, out),
+        NodeEnum::CreateSchemaStmt(s) => out.accesses.push(Access {
+            action: Action::Ddl,
+            target: Target::Schema(s.schemaname.clone()),
+        }),
+        NodeEnum::DropdbStmt(s) => baseline(
+            out,
+            BaselineCheck::DropDatabase,
+            &format!("DROP DATABASE {}", s.dbname),
+        ),
+        NodeEnum::AlterSystemStmt(_) => baseline(out, BaselineCheck::AlterSystem, "ALTER SYSTEM"),
+        NodeEnum::CreateExtensionStmt(s) => baseline(
+            out,
+            BaselineCheck::CreateExtension,
+            &format!("CREATE EXTENSION {}", s.extname),
+        ),
+        NodeEnum::AlterExtensionStmt(s) => baseline(
+            out,
+            BaselineCheck::CreateExtension,
+            &format!("ALTER EXTENSION {}", s.extname),
+        ),
+        NodeEnum::AlterExtensionContentsStmt(s) => baseline(
+            out,
+            BaselineCheck::CreateExtension,
+            &format!("ALTER EXTENSION {}", s.extname),
+        ),
+        _ => {}
+    }
+}
+
+fn baseline(out: &mut Statement, check: BaselineCheck, detail: &str) {
+    out.baseline.push(BaselineHit {
+        check,
+        detail: detail.to_owned(),
+    });
+}
+
+fn variable_set(s: &pb::VariableSetStmt, out: &mut Statement) {
+    if s.kind == pb::VariableSetKind::VarResetAll as i32 {
+        return baseline(
+            out,
+            BaselineCheck::SetSearchPath,
+            "RESET ALL resets the pinned search_path and role",
+        );
+    }
+    if let Some(check) = BaselineCheck::for_setting(&s.name) {
+        let verb = if s.kind == pb::VariableSetKind::VarReset as i32 {
+            "RESET"
+        } else {
+            "SET"
+        };
+        baseline(out, check, &format!("{verb} {}", s.name));
+    }
+}
+
+fn copy(s: &pb::CopyStmt, out: &mut Statement) {
+    if s.is_program {
+        baseline(
+            out,
+            BaselineCheck::CopyProgram,
+            &format!("COPY ... PROGRAM '{}'", s.filename),
+        );
+    } else if !s.filename.is_empty() {
+        baseline(
+            out,
+            BaselineCheck::CopyFile,
+            &format!("COPY ... '{}' (a server file)", s.filename),
+        );
+    }
+    if let Some(relation) = &s.relation {
+        let target = Target::Relation {
+            schema: Some(relation.schemaname.clone()).filter(|s| !s.is_empty()),
+            name: relation.relname.clone(),
+        };
+        let action = if s.is_from {
+            Action::Insert
+        } else {
+            Action::Read
+        };
+        // The walker saw COPY's table as a read; COPY FROM writes it.
+        for access in &mut out.accesses {
+            if access.target == target && access.action == Action::Read {
+                access.action = action;
+            }
+        }
+    }
+}
+
+/// EXPLAIN runs its statement only with ANALYZE; otherwise it only plans it,
+/// so the statement's accesses count as reads.
+fn explain(s: &pb::ExplainStmt, out: &mut Statement) {
+    let analyze = s.options.iter().any(|o| match &o.node {
+        Some(NodeEnum::DefElem(d)) if d.defname == "analyze" => match d.arg.as_deref() {
+            None => true,
+            Some(arg) => def_arg_is_true(arg),
+        },
+        _ => false,
+    });
+    if !analyze {
+        for access in &mut out.accesses {
+            if access.action != Action::Utility {
+                access.action = Action::Read;
+            }
+        }
+        out.effects
+            .retain(|e| matches!(e, SessionEffect::Execute(_)));
+    }
+    out.accesses.push(Access {
+        action: Action::Utility,
+        target: Target::Unnamed("EXPLAIN"),
+    });
+}
+
+fn def_arg_is_true(arg: &pb::Node) -> bool {
+    match &arg.node {
+        Some(NodeEnum::String(s)) => !matches!(
+            s.sval.to_ascii_lowercase().as_str(),
+            "false" | "off" | "0" | "no"
+        ),
+        Some(NodeEnum::Boolean(b)) => b.boolval,
+        Some(NodeEnum::Integer(i)) => i.ival != 0,
+        Some(NodeEnum::AConst(c)) => match &c.val {
+            Some(pb::a_const::Val::Boolval(b)) => b.boolval,
+            Some(pb::a_const::Val::Ival(i)) => i.ival != 0,
+            Some(pb::a_const::Val::Sval(s)) => !matches!(
+                s.sval.to_ascii_lowercase().as_str(),
+                "false" | "off" | "0" | "no"
+            ),
+            _ => true,
+        },
+        _ => true,
+    }
+}
+
+fn def_string<'a>(options: &'a [pb::Node], name: &str) -> Option<&'a str> {
+    options.iter().find_map(|o| match &o.node {
+        Some(NodeEnum::DefElem(d)) if d.defname == name => match d.arg.as_deref()?.node.as_ref()? {
+            NodeEnum::String(s) => Some(s.sval.as_str()),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// A qualified name from a list of String nodes.
+fn name_parts(list: &[pb::Node]) -> (Option<String>, String) {
+    let parts: Vec<String> = list
+        .iter()
+        .filter_map(|n| match &n.node {
+            Some(NodeEnum::String(s)) => Some(s.sval.clone()),
+            _ => None,
+        })
+        .collect();
+    match split_name(&parts) {
+        Some((schema, name)) => (schema.map(str::to_owned), name.to_owned()),
+        None => (None, String::new()),
+    }
+}
+
+fn drop(s: &pb::DropStmt, out: &mut Statement) {
+    use pb::ObjectType as O;
+    let kind = O::try_from(s.remove_type).unwrap_or(O::Undefined);
+    for object in &s.objects {
+        let target = match (&object.node, kind) {
+            (
+                Some(NodeEnum::List(list)),
+                O::ObjectTable
+                | O::ObjectView
+                | O::ObjectIndex
+                | O::ObjectSequence
+                | O::ObjectMatview
+                | O::ObjectForeignTable,
+            ) => {
+                let (schema, name) = name_parts(&list.items);
+                Target::Relation { schema, name }
+            }
+            (Some(NodeEnum::String(schema)), O::ObjectSchema) => {
+                Target::Schema(schema.sval.clone())
+            }
+            (
+                Some(NodeEnum::ObjectWithArgs(f)),
+                O::ObjectFunction | O::ObjectProcedure | O::ObjectRoutine | O::ObjectAggregate,
+            ) => {
+                let (schema, name) = name_parts(&f.objname);
+                Target::Routine { schema, name }
+            }
+            _ => Target::Unnamed("object"),
+        };
+        out.accesses.push(Access {
+            action: Action::Ddl,
+            target,
+        });
+    }
+}
+
+fn dedup(out: &mut Statement) {
+    let mut seen = std::collections::HashSet::new();
+    out.accesses.retain(|a| seen.insert(a.clone()));
+    let mut seen = std::collections::HashSet::new();
+    out.functions.retain(|f| seen.insert(f.clone()));
+    out.languages.sort();
+    out.languages.dedup();
+}

@@ -1,0 +1,202 @@
+//! The policy as a session phase: judges every Query, Parse, Execute and
+//! FunctionCall before it reaches the server.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, LazyLock, Mutex},
+};
+
+use crate::{
+    engine::{PhaseFactory, Phases, Request, SessionFacts, Verdict},
+    protocol::{backend::GatewayError, sqlstate},
+};
+
+use super::{
+    classify::{classify, Dialect},
+    decide::{decide, Decision, SessionContext},
+    facts::Classified,
+    rules::IdentityRules,
+};
+
+/// Classifications kept per session and across sessions: a statement text is
+/// parsed once, however often it runs.
+const SESSION_CACHE_ENTRIES: usize = 1024;
+const SHARED_CACHE_ENTRIES: usize = 16 * 1024;
+/// Texts longer than this are classified each time rather than kept.
+const CACHEABLE_TEXT_LEN: usize = 16 * 1024;
+
+type Cache = HashMap<Box<str>, Arc<Classified>>;
+
+/// One shared cache per dialect (how string literals are read).
+static SHARED_CACHES: LazyLock<[Mutex<Cache>; 2]> = LazyLock::new(Default::default);
+
+/// Classifies `text`, from the session's or the shared cache when it was
+/// seen before.
+pub fn classified(local: &mut Cache, dialect: Dialect, text: &str) -> Arc<Classified> {
+    if let Some(hit) = local.get(text) {
+        return Arc::clone(hit);
+    }
+    let shared = &SHARED_CACHES[usize::from(dialect.standard_conforming_strings)];
+    let cached = shared.lock().ok().and_then(|c| c.get(text).cloned());
+    let result = cached.unwrap_or_else(|| {
+        let fresh = Arc::new(classify(text, dialect));
+        if text.len() <= CACHEABLE_TEXT_LEN {
+            if let Ok(mut cache) = shared.lock() {
+                insert_bounded(&mut cache, SHARED_CACHE_ENTRIES, text, &fresh);
+            }
+        }
+        fresh
+    });
+    if text.len() <= CACHEABLE_TEXT_LEN {
+        insert_bounded(local, SESSION_CACHE_ENTRIES, text, &result);
+    }
+    result
+}
+
+/// Inserts, emptying the cache first when full (simple, and bounded).
+fn insert_bounded(cache: &mut Cache, limit: usize, text: &str, value: &Arc<Classified>) {
+    if cache.len() >= limit {
+        cache.clear();
+    }
+    cache.insert(text.into(), Arc::clone(value));
+}
+
+/// Makes a [`PolicyPhases`] for each session from the policy it was admitted under.
+#[derive(Debug, Default)]
+pub struct PolicyFactory;
+
+impl PhaseFactory for PolicyFactory {
+    fn for_session(&self, session: &SessionFacts<'_>) -> Box<dyn Phases> {
+        Box::new(PolicyPhases::new(
+            session
+                .policy
+                .for_identity(session.identity, session.groups),
+            session.search_path.to_vec(),
+            session.dialect,
+        ))
+    }
+}
+
+/// One session's judge.
+pub struct PolicyPhases {
+    rules: IdentityRules,
+    context: SessionContext,
+    dialect: Dialect,
+    cache: Cache,
+}
+
+impl PolicyPhases {
+    pub fn new(rules: IdentityRules, search_path: Vec<String>, dialect: Dialect) -> Self {
+        PolicyPhases {
+            rules,
+            context: SessionContext {
+                search_path,
+                ..Default::default()
+            },
+            dialect,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Judges a statement text; `runs` says whether it executes now (Query,
+    /// Execute), so its session effects take hold, or is only prepared (Parse).
+    pub fn judge(&mut self, text: &str, runs: bool) -> Result<(), GatewayError> {
+        let classified = classified(&mut self.cache, self.dialect, text);
+        let statements = match &*classified {
+            Classified::Unparsable(why) => {
+                return Err(refusal(
+                    &self.rules.identity,
+                    "unparsable",
+                    format!("cordon policy refuses a statement it cannot parse, for identity \"{}\": {why}", self.rules.identity),
+                    "The gateway reads statements with PostgreSQL's grammar and refuses what it cannot read.".into(),
+                ))
+            }
+            Classified::Statements(statements) => statements,
+        };
+        let has_effects = statements.iter().any(|s| !s.effects.is_empty());
+        // Effects of earlier statements in the text count for later ones
+        // (PREPARE then EXECUTE); they stick only if the whole text is allowed.
+        let mut scratch = has_effects.then(|| self.context.clone());
+        for statement in statements {
+            let context = scratch.as_ref().unwrap_or(&self.context);
+            match decide(&self.rules, statement, context) {
+                Decision::Allowed { .. } => {}
+                Decision::NeedsApproval { rule } => {
+                    return Err(refusal(
+                        &self.rules.identity,
+                        &rule,
+                        format!(
+                            "cordon policy: rule \"{rule}\" lets identity \"{}\" run {} only with a human's approval, and this gateway has no approver configured",
+                            self.rules.identity, statement.command
+                        ),
+                        "Ask an operator to run it, or to allow it without approval.".into(),
+                    ))
+                }
+                Decision::Refused(r) => {
+                    return Err(refusal(&self.rules.identity, &r.rule, r.message, r.hint))
+                }
+            }
+            if let Some(scratch) = scratch.as_mut() {
+                if runs {
+                    scratch.apply(&statement.effects);
+                }
+            }
+        }
+        if let Some(scratch) = scratch {
+            self.context = scratch;
+        }
+        Ok(())
+    }
+}
+
+fn refusal(identity: &str, rule: &str, message: String, hint: String) -> GatewayError {
+    tracing::info!(identity, rule, reason = %message, "statement refused");
+    GatewayError::error(sqlstate::INSUFFICIENT_PRIVILEGE, message).with_hint(hint)
+}
+
+impl Phases for PolicyPhases {
+    fn classify(&mut self, request: &Request<'_>) -> Verdict {
+        let result = match request {
+            Request::Query { text } => self.judge(text, true),
+            Request::Parse { text, .. } => self.judge(text, false),
+            Request::Execute {
+                portal,
+                text: Some(text),
+            } => {
+                let result = self.judge(text, true);
+                if result.is_ok() && !portal.is_empty() {
+                    self.context.cursors.insert((*portal).to_owned());
+                }
+                result
+            }
+            Request::Execute { portal, text: None } => Err(refusal(
+                &self.rules.identity,
+                "unknown-statement",
+                format!(
+                    "cordon policy refuses executing portal \"{portal}\" for identity \"{}\": it was bound to a statement the gateway did not see prepared, so it was never judged",
+                    self.rules.identity
+                ),
+                "Prepare statements with the protocol's Parse (or PREPARE) in this session.".into(),
+            )),
+            Request::FunctionCall { oid } => {
+                if self.rules.allows.iter().any(|r| r.fast_path_calls) {
+                    Ok(())
+                } else {
+                    Err(refusal(
+                        &self.rules.identity,
+                        "default deny",
+                        format!(
+                            "cordon policy: no allow rule lets identity \"{}\" make fast-path function calls (function oid {oid})",
+                            self.rules.identity
+                        ),
+                        "An allow rule with fast_path_calls = true permits them.".into(),
+                    ))
+                }
+            }
+        };
+        match result {
+            Ok(()) => Verdict::Allow,
+            Err(e) => Verdict::Refuse(e),
+        }
+    }
+}
