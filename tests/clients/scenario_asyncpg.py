@@ -68,7 +68,7 @@ async def errors(conn):
     await attempt("unique violation", conn.execute("INSERT INTO kv (id, v) VALUES (1, 'again')"))
     await attempt("division by zero", conn.fetchval("SELECT 1 / $1::int", 0))
     await attempt("undefined table", conn.fetch("SELECT * FROM no_such_table"))
-    await attempt("syntax error", conn.execute("SELEC 1"))
+    await attempt("undefined function", conn.execute("SELECT no_such_function(1)"))
     await attempt("invalid text", conn.fetchval("SELECT $1::text::int", "not a number"))
     await attempt("numeric overflow", conn.fetchval("SELECT $1::int8 * $1::int8", 2**62))
     print("rows after errors", await conn.fetchval("SELECT count(*) FROM kv"))

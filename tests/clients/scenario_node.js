@@ -89,7 +89,7 @@ async function errors(client) {
   await attempt(client, "unique violation", "INSERT INTO kv (id, v) VALUES (1, 'again')");
   await attempt(client, "division by zero", "SELECT 1 / $1::int", [0]);
   await attempt(client, "undefined table", "SELECT * FROM no_such_table");
-  await attempt(client, "syntax error", "SELEC 1");
+  await attempt(client, "undefined function", "SELECT no_such_function(1)");
   await attempt(client, "invalid text", "SELECT $1::int", ["not a number"]);
   // A named statement that fails to prepare, then one that works under another name.
   await attempt(client, "prepare undefined column", { name: "bad", text: "SELECT nope FROM kv" });

@@ -65,7 +65,7 @@ def errors_with_sqlstate(conn):
     attempt("unique violation", lambda: conn.execute("INSERT INTO kv (id, v) VALUES (1, 'again')"))
     attempt("division by zero", lambda: conn.execute("SELECT 1 / %s", (0,)))
     attempt("undefined table", lambda: conn.execute("SELECT * FROM no_such_table"))
-    attempt("syntax error", lambda: conn.execute("SELEC 1"))
+    attempt("undefined function", lambda: conn.execute("SELECT no_such_function(1)"))
     attempt("invalid text", lambda: conn.execute("SELECT %s::int", ("not a number",)))
     print("rows after errors", conn.execute("SELECT count(*) FROM kv").fetchone()[0])
 

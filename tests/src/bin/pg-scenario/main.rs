@@ -234,7 +234,10 @@ async fn errors(client: &Client) -> Result<()> {
         "undefined table",
         client.prepare("SELECT * FROM no_such_table").await,
     );
-    outcome("syntax error", client.simple_query("SELEC 1").await);
+    outcome(
+        "undefined function",
+        client.simple_query("SELECT no_such_function(1)").await,
+    );
     outcome(
         "invalid text",
         client
