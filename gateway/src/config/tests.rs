@@ -163,3 +163,44 @@ fn upstream_tls_settings_must_fit_the_mode() {
         Some("db.internal")
     );
 }
+
+#[test]
+fn policy_rules_are_checked_and_located() {
+    let rule = |body: &str| format!("{MINIMAL}\n[[allow]]\nname = \"r\"\n{body}\n");
+    let e = error_of(&rule("identities = [\"ci\"]\nactions = [\"reed\"]"));
+    assert!(
+        e.contains(":25:")
+            && e.contains("field `actions`")
+            && e.contains("unknown action \"reed\""),
+        "{e}"
+    );
+    let e = error_of(&rule("identities = [\"nobody\"]\nactions = [\"read\"]"));
+    assert!(
+        e.contains("field `identities`") && e.contains("\"nobody\""),
+        "{e}"
+    );
+    let e = error_of(&rule(
+        "groups = [\"ci\"]\nactions = [\"read\"]\nobjects = [\"orders\"]",
+    ));
+    assert!(e.contains("field `groups`"), "{e}");
+    let e = error_of(&rule(
+        "identities = [\"ci\"]\nactions = [\"read\"]\nobjects = [\"orders\"]",
+    ));
+    assert!(
+        e.contains("field `objects`") && e.contains("schema.name"),
+        "{e}"
+    );
+    let e = error_of(&rule("identities = [\"ci\"]\nlanguages = [\"plpython3u\"]"));
+    assert!(e.contains("untrusted"), "{e}");
+    let e = error_of(&rule("identities = [\"ci\"]"));
+    assert!(e.contains("would do nothing"), "{e}");
+    let e = error_of(&format!(
+        "{MINIMAL}\n[[baseline_override]]\nname = \"o\"\ncheck = \"drop-database\"\nidentities = [\"ci\"]\n"
+    ));
+    assert!(e.contains("field `reason`"), "{e}");
+    let ok = parse(&rule(
+        "identities = [\"*\"]\nactions = [\"read\", \"write\"]\nobjects = [\"app.*\"]",
+    ))
+    .expect("valid");
+    assert_eq!(ok.policy.rules.len(), 1);
+}

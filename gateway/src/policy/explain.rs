@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use super::{
     classify::{classify, Dialect},
-    decide::{decide, Decision, SessionContext},
-    facts::{Classified, Statement},
+    decide::{decide, relation_schemas, Decision, SessionContext},
+    facts::{Classified, Statement, Target},
     rules::Policy,
 };
 
@@ -133,12 +133,17 @@ pub fn explain(
         }
         explanation
             .statements
-            .push(describe(text, statement, decision));
+            .push(describe(text, statement, decision, &context));
     }
     explanation
 }
 
-fn describe(text: &str, statement: &Statement, decision: Decision) -> StatementExplanation {
+fn describe(
+    text: &str,
+    statement: &Statement,
+    decision: Decision,
+    context: &SessionContext,
+) -> StatementExplanation {
     let (decision, rules, message, hint) = match decision {
         Decision::Allowed { rules } => ("allowed", rules, None, None),
         Decision::NeedsApproval { rule } => (
@@ -162,7 +167,20 @@ fn describe(text: &str, statement: &Statement, decision: Decision) -> StatementE
         accesses: statement
             .accesses
             .iter()
-            .map(|a| format!("{} {}", a.action, a.target))
+            .map(|a| match &a.target {
+                Target::Relation { schema: None, name } => {
+                    let schemas = relation_schemas(name, context);
+                    let resolved: Vec<String> =
+                        schemas.iter().map(|s| format!("{s}.{name}")).collect();
+                    format!(
+                        "{} {} (resolves to {})",
+                        a.action,
+                        name,
+                        resolved.join(" or ")
+                    )
+                }
+                target => format!("{} {target}", a.action),
+            })
             .collect(),
         functions: statement
             .functions
