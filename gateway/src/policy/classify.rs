@@ -1,11 +1,12 @@
 //! Reads a statement text with PostgreSQL's own grammar and says what each
 //! statement in it does (see `facts`). Pure: no rules, no session state.
 
-use pg_query::{protobuf as pb, NodeEnum};
+use pg_query::{protobuf as pb, NodeEnum, ParserOptions};
 
 use super::{
     builtins::{self, Volatility},
     facts::*,
+    procedural::body_statements,
     statements::{self, Category},
     walker::{self, Frame, RelationNode, Tree},
 };
@@ -26,10 +27,15 @@ impl Default for Dialect {
 
 /// Classifies every statement in `text`.
 pub fn classify(text: &str, dialect: Dialect) -> Classified {
+    classify_mode(text, dialect, ParserOptions::DEFAULT)
+}
+
+/// Classifies `text` parsed in a given mode (PL/pgSQL expressions use others).
+pub fn classify_mode(text: &str, dialect: Dialect, mode: ParserOptions) -> Classified {
     if text.contains('\0') {
         return Classified::Unparsable("the statement contains a NUL byte".into());
     }
-    let mut options = pg_query::ParserOptions::DEFAULT;
+    let mut options = mode;
     if !dialect.standard_conforming_strings {
         options |= pg_query::ParserOptions::DISABLE_STANDARD_CONFORMING_STRINGS;
     }
@@ -48,8 +54,9 @@ pub fn classify(text: &str, dialect: Dialect) -> Classified {
         } else {
             text.len()
         };
-        let mut statement = statement(node);
-        statement.span = (start.min(text.len()), end.min(text.len()));
+        let span = (start.min(text.len()), end.min(text.len()));
+        let mut statement = statement(node, text.get(span.0..span.1).unwrap_or(text), dialect);
+        statement.span = span;
         out.push(statement);
     }
     Classified::Statements(out)
@@ -58,11 +65,16 @@ pub fn classify(text: &str, dialect: Dialect) -> Classified {
 fn parse_error(e: pg_query::Error) -> String {
     match e {
         pg_query::Error::Parse(message) => message,
+        // prost refuses trees nested past 100 messages (about 50 levels of
+        // expression): fail closed, and say so plainly.
+        pg_query::Error::Decode(_) => {
+            "the statement is nested too deeply for the gateway to judge (about 50 levels of expressions or subqueries at most)".into()
+        }
         other => other.to_string(),
     }
 }
 
-fn statement(node: &NodeEnum) -> Statement {
+fn statement(node: &NodeEnum, text: &str, dialect: Dialect) -> Statement {
     let mut out = Statement::default();
     let tree = match walker::walk(node) {
         Ok(tree) => tree,
@@ -97,6 +109,9 @@ fn statement(node: &NodeEnum) -> Statement {
         out.effects.push(SessionEffect::Execute(name.clone()));
     }
     top_level(node, &mut out);
+    if let Some(language) = out.languages.first().cloned() {
+        body(node, text, &language, dialect, &mut out);
+    }
     dedup(&mut out);
     out
 }
@@ -124,7 +139,8 @@ fn relations(tree: &Tree, created_schema: Option<&str>, out: &mut Statement) {
             schema,
             name: relation.name.clone(),
         };
-        if action == Action::Read && tree.locking.contains(&owner_id) {
+        let upsert = action == Action::Insert && tree.upserts.contains(&owner_id);
+        if upsert || (action == Action::Read && tree.locking.contains(&owner_id)) {
             out.accesses.push(Access {
                 action: Action::Update,
                 target: target.clone(),
@@ -362,9 +378,13 @@ fn unnamed_targets(tree: &Tree, out: &mut Statement) {
     }
 }
 
-/// Statements whose target `top_level` names itself.
+/// Statements whose target `top_level` names itself, and DO and CALL, which
+/// are judged by their language grant and body, or by the procedure's grant.
 fn names_its_target(stmt: &str) -> bool {
-    matches!(stmt, "DropStmt" | "CreateSchemaStmt" | "CreateFunctionStmt")
+    matches!(
+        stmt,
+        "DropStmt" | "CreateSchemaStmt" | "CreateFunctionStmt" | "DoStmt" | "CallStmt"
+    )
 }
 
 fn top_level(node: &NodeEnum, out: &mut Statement) {
@@ -419,7 +439,11 @@ fn top_level(node: &NodeEnum, out: &mut Statement) {
                 out.functions.push(use_);
             }
         }
-        NodeEnum::DropStmt(s) => drop(s, out),
+        NodeEnum::DropStmt(s) => {
+            drop(s, out);
+            cascade(s.behavior, Action::Ddl, out);
+        }
+        NodeEnum::TruncateStmt(s) => cascade(s.behavior, Action::Truncate, out),
         NodeEnum::CreateSchemaStmt(s) => out.accesses.push(Access {
             action: Action::Ddl,
             target: Target::Schema(s.schemaname.clone()),
@@ -446,6 +470,38 @@ fn top_level(node: &NodeEnum, out: &mut Statement) {
             &format!("ALTER EXTENSION {}", s.extname),
         ),
         _ => {}
+    }
+}
+
+/// CASCADE reaches objects the statement does not name: only a rule for
+/// every object covers that.
+fn cascade(behavior: i32, action: Action, out: &mut Statement) {
+    if behavior == pb::DropBehavior::DropCascade as i32 {
+        out.accesses.push(Access {
+            action,
+            target: Target::Unnamed("objects that depend on it (CASCADE)"),
+        });
+    }
+}
+
+/// What a DO block or function body does counts as done by the statement.
+fn body(node: &NodeEnum, text: &str, language: &str, dialect: Dialect, out: &mut Statement) {
+    match body_statements(text, node, language, dialect) {
+        Ok(inner) => {
+            for statement in inner {
+                out.accesses.extend(statement.accesses);
+                out.functions.extend(statement.functions);
+                out.languages.extend(statement.languages);
+                out.baseline.extend(statement.baseline);
+                if let Some(why) = statement.unjudgeable {
+                    out.unjudgeable.get_or_insert(why);
+                }
+            }
+        }
+        Err(why) => {
+            out.unjudgeable
+                .get_or_insert(format!("{} cannot be judged: {why}", out.command));
+        }
     }
 }
 

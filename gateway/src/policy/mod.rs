@@ -8,6 +8,7 @@ pub mod classify;
 pub mod decide;
 pub mod explain;
 pub mod facts;
+mod procedural;
 pub mod rules;
 pub mod session;
 mod statements;

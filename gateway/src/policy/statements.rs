@@ -22,7 +22,7 @@ pub fn category(stmt: &str) -> Option<Category> {
         | "FetchStmt" => Session,
 
         "SelectStmt" | "InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt" | "CopyStmt"
-        | "TruncateStmt" | "ReturnStmt" | "PlassignStmt" => Data,
+        | "TruncateStmt" | "ReturnStmt" | "PlAssignStmt" => Data,
 
         "VacuumStmt" | "ClusterStmt" | "ReindexStmt" | "ExplainStmt" | "NotifyStmt" | "DoStmt"
         | "CallStmt" => Utility,

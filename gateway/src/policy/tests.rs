@@ -303,6 +303,43 @@ fn standard_conforming_strings_off_is_read_as_the_server_reads_it() {
     assert!(accesses(sql).contains(&"delete app.orders".to_owned()));
 }
 
+#[test]
+fn code_bodies_are_judged_statement_by_statement() {
+    assert_eq!(
+        accesses("DO $$ DECLARE n int; BEGIN n := (SELECT count(*) FROM app.orders); IF n > 0 THEN DELETE FROM hr.salaries; END IF; END $$"),
+        ["delete hr.salaries", "read app.orders"]
+    );
+    assert_eq!(
+        accesses("CREATE FUNCTION s.f() RETURNS void LANGUAGE sql AS 'DELETE FROM app.orders'"),
+        ["ddl s.f", "delete app.orders"]
+    );
+    assert_eq!(
+        refused_by("DO $$ BEGIN EXECUTE 'DROP TABLE app.orders'; END $$"),
+        "unjudgeable"
+    );
+    let functions = &statements("DO $$ BEGIN PERFORM lo_export(1, '/tmp/x'); END $$")[0].functions;
+    assert_eq!(functions[0].name, "lo_export");
+}
+
+#[test]
+fn upserts_update_and_cascades_reach_further() {
+    assert_eq!(
+        accesses("INSERT INTO app.t VALUES (1) ON CONFLICT (id) DO UPDATE SET n = 2"),
+        ["insert app.t", "update app.t"]
+    );
+    assert_eq!(
+        accesses("INSERT INTO app.t VALUES (1) ON CONFLICT DO NOTHING"),
+        ["insert app.t"]
+    );
+    assert_eq!(
+        accesses("TRUNCATE app.t CASCADE"),
+        [
+            "truncate app.t",
+            "truncate objects that depend on it (CASCADE)"
+        ]
+    );
+}
+
 mod properties {
     use proptest::prelude::*;
 

@@ -75,6 +75,8 @@ pub struct Tree {
     pub locking: Vec<u32>,
     /// Prepared statements run (`EXECUTE name`, also under EXPLAIN).
     pub executes: Vec<String>,
+    /// INSERT statements with ON CONFLICT DO UPDATE (they update rows too).
+    pub upserts: Vec<u32>,
 }
 
 /// Walks a node (a whole statement) and returns what it found.
@@ -228,6 +230,16 @@ impl Walker {
         }
     }
 
+    fn integer(&mut self, value: i32) {
+        if let Some(("OnConflictClause", "action", _)) = self.struct_at(0) {
+            if value == pg_query::protobuf::OnConflictAction::OnconflictUpdate as i32 {
+                if let Some(insert) = self.nearest_statement() {
+                    self.tree.upserts.push(insert);
+                }
+            }
+        }
+    }
+
     fn boolean(&mut self, value: bool) {
         if let Some(("WithClause", "recursive", slot)) = self.struct_at(0) {
             self.tree.withs[slot as usize].recursive = value;
@@ -256,7 +268,8 @@ impl ser::Serializer for &mut Walker {
     fn serialize_i16(self, _: i16) -> Result<(), WalkError> {
         Ok(())
     }
-    fn serialize_i32(self, _: i32) -> Result<(), WalkError> {
+    fn serialize_i32(self, v: i32) -> Result<(), WalkError> {
+        self.integer(v);
         Ok(())
     }
     fn serialize_i64(self, _: i64) -> Result<(), WalkError> {
