@@ -4,6 +4,7 @@
 //! docs/policy.md describes the model for operators.
 
 pub mod builtins;
+mod cache;
 pub mod classify;
 pub mod decide;
 pub mod explain;

@@ -1,65 +1,18 @@
 //! The policy as a session phase: judges every Query, Parse, Execute and
 //! FunctionCall before it reaches the server.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, LazyLock, Mutex},
-};
-
 use crate::{
     engine::{PhaseFactory, Phases, Request, SessionFacts, Verdict},
     protocol::{backend::GatewayError, sqlstate},
 };
 
 use super::{
-    classify::{classify, Dialect},
+    cache::{classified, TextCache},
+    classify::Dialect,
     decide::{decide, Decision, SessionContext},
     facts::Classified,
     rules::IdentityRules,
 };
-
-/// Classifications kept per session and across sessions: a statement text is
-/// parsed once, however often it runs.
-const SESSION_CACHE_ENTRIES: usize = 1024;
-const SHARED_CACHE_ENTRIES: usize = 16 * 1024;
-/// Texts longer than this are classified each time rather than kept.
-const CACHEABLE_TEXT_LEN: usize = 16 * 1024;
-
-type Cache = HashMap<Box<str>, Arc<Classified>>;
-
-/// One shared cache per dialect (how string literals are read).
-static SHARED_CACHES: LazyLock<[Mutex<Cache>; 2]> = LazyLock::new(Default::default);
-
-/// Classifies `text`, from the session's or the shared cache when it was
-/// seen before.
-pub fn classified(local: &mut Cache, dialect: Dialect, text: &str) -> Arc<Classified> {
-    if let Some(hit) = local.get(text) {
-        return Arc::clone(hit);
-    }
-    let shared = &SHARED_CACHES[usize::from(dialect.standard_conforming_strings)];
-    let cached = shared.lock().ok().and_then(|c| c.get(text).cloned());
-    let result = cached.unwrap_or_else(|| {
-        let fresh = Arc::new(classify(text, dialect));
-        if text.len() <= CACHEABLE_TEXT_LEN {
-            if let Ok(mut cache) = shared.lock() {
-                insert_bounded(&mut cache, SHARED_CACHE_ENTRIES, text, &fresh);
-            }
-        }
-        fresh
-    });
-    if text.len() <= CACHEABLE_TEXT_LEN {
-        insert_bounded(local, SESSION_CACHE_ENTRIES, text, &result);
-    }
-    result
-}
-
-/// Inserts, emptying the cache first when full (simple, and bounded).
-fn insert_bounded(cache: &mut Cache, limit: usize, text: &str, value: &Arc<Classified>) {
-    if cache.len() >= limit {
-        cache.clear();
-    }
-    cache.insert(text.into(), Arc::clone(value));
-}
 
 /// Makes a [`PolicyPhases`] for each session from the policy it was admitted under.
 #[derive(Debug, Default)]
@@ -82,7 +35,7 @@ pub struct PolicyPhases {
     rules: IdentityRules,
     context: SessionContext,
     dialect: Dialect,
-    cache: Cache,
+    cache: TextCache,
 }
 
 impl PolicyPhases {
@@ -94,7 +47,7 @@ impl PolicyPhases {
                 ..Default::default()
             },
             dialect,
-            cache: HashMap::new(),
+            cache: TextCache::default(),
         }
     }
 
