@@ -16,6 +16,7 @@ pub mod leftovers;
 pub mod logfile;
 pub mod memory;
 pub mod netns;
+pub mod policy_corpus;
 pub mod postgres;
 pub mod process;
 pub mod procmem;
