@@ -2,11 +2,12 @@
 Usage: policy_corpus.py INPUT.json
 
 INPUT holds {"dsn": ..., "admin_dsn": ..., "cases": [...]}, each case {"name", "protocol",
-"messages", "steps", "copy_data", "effect"} with every placeholder already filled in.
+"messages", "sql", "steps", "copy_data", "effect", "options"} with every placeholder already
+filled in.
 For each case: the effect query over admin_dsn (the superuser, unix socket: never
 intercepted), the case on a fresh connection over dsn, the effect query again. Prints one
-JSON object per case: {"name", "errors": [{"step", "sqlstate", "message"}], "effect_before",
-"effect_after"}. Uses libpq through psycopg's pq module, so that every protocol message is
+JSON object per case: {"name", "errors": [{"step", "sqlstate", "message", "detail", "hint"}],
+"effect_before", "effect_after"}. Uses libpq through psycopg's pq module, so that every protocol message is
 the one the case asks for: PQexec for a simple Query (several statements, COPY), Parse,
 Bind/Execute and Close of named statements, and libpq's pipeline mode for pipelines."""
 import json
@@ -32,11 +33,12 @@ def text(value):
 def error_of(step, res=None, conn=None):
     if res is None:
         return {"step": step, "sqlstate": "connection", "message": conn.get_error_message().strip()}
-    parts = [text(res.error_field(f)) for f in (F.MESSAGE_PRIMARY, F.MESSAGE_DETAIL, F.MESSAGE_HINT)]
     return {
         "step": step,
         "sqlstate": text(res.error_field(F.SQLSTATE)) or "none",
-        "message": " | ".join(p for p in parts if p),
+        "message": text(res.error_field(F.MESSAGE_PRIMARY)) or "",
+        "detail": text(res.error_field(F.MESSAGE_DETAIL)),
+        "hint": text(res.error_field(F.MESSAGE_HINT)),
     }
 
 
@@ -129,10 +131,18 @@ def run_pipeline(conn, case, errors):
     conn.exit_pipeline_mode()
 
 
+def with_options(dsn, options):
+    """The connection string with libpq's `options` (the startup parameter) added."""
+    if not options:
+        return dsn
+    quoted = options.replace("\\", "\\\\").replace("'", "\\'")
+    return f"{dsn} options='{quoted}'"
+
+
 def run_case(dsn, case):
     errors = []
     try:
-        conn = connect(dsn)
+        conn = connect(with_options(dsn, case.get("options")))
     except Exception as e:  # noqa: BLE001 - reported, never fatal for the others
         return [{"step": 0, "sqlstate": "connection", "message": str(e)}]
     try:

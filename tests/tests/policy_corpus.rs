@@ -15,7 +15,7 @@ use cordon_e2e::{
     cgroup::CgroupGuard,
     cordon_bin,
     gateway::GatewayBuilder,
-    policy_corpus::{self, outcome, Case, Direct, Outcome, Verdict, IDENTITIES},
+    policy_corpus::{self, outcome, AllowedEffect, Case, Direct, Outcome, Verdict, IDENTITIES},
     postgres::TestPostgres,
     process::run,
     require_root,
@@ -83,7 +83,13 @@ fn corpus_through_explain() {
         cmd.arg("explain")
             .arg("--config")
             .arg(&config)
-            .args(["--identity", &case.identity, "--search-path", "public"])
+            .args([
+                "--identity",
+                &case.identity,
+                "--search-path",
+                "public",
+                "--",
+            ])
             .arg(case.explain_sql("/tmp/cordon-corpus"));
         let out = run(&mut cmd, Duration::from_secs(30));
         let expected = case.expect.exit_code();
@@ -139,7 +145,7 @@ fn corpus_over_the_wire() {
             .bind(cgroup.path(), identity.name);
     }
     let gateway = builder
-        .extra_toml(&format!("\n{}", policy_corpus::policy()))
+        .policy(&format!("\n{}", policy_corpus::policy()))
         .start();
 
     let started = Instant::now();
@@ -195,8 +201,16 @@ fn wire_mismatch(case: &Case, seen: &policy_corpus::CaseRun) -> Option<String> {
             wrong.push(format!("the refusal does not name {rule:?}: {m}"));
         }
     }
-    if case.expect != Verdict::Allowed && seen.effect_changed() {
+    let must_keep =
+        case.expect != Verdict::Allowed || case.allowed_effect == Some(AllowedEffect::Unchanged);
+    if must_keep && seen.effect_changed() {
         wrong.push(format!("the effect changed: {}", seen.effect_change()));
+    }
+    if case.allowed_effect == Some(AllowedEffect::Changed) && !seen.effect_changed() {
+        wrong.push(format!(
+            "the effect did not change: {}",
+            seen.effect_change()
+        ));
     }
     (!wrong.is_empty()).then(|| wrong.join("; "))
 }
@@ -249,7 +263,10 @@ fn direct_mismatch(case: &Case, seen: &policy_corpus::CaseRun) -> Option<String>
         (Direct::Error, None) => Some("expected the server to fail it, it succeeded".into()),
         (Direct::Error, Some(_)) => None,
         (_, Some(error)) => Some(format!("the server failed it: {error}")),
-        (Direct::Changes, None) if case.expect != Verdict::Allowed && !seen.effect_changed() => {
+        (Direct::Changes, None)
+            if (case.expect != Verdict::Allowed || case.allowed_effect.is_some())
+                && !seen.effect_changed() =>
+        {
             Some(format!(
                 "the effect did not change ({}): the case proves nothing",
                 seen.effect_change()

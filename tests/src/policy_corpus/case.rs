@@ -46,7 +46,8 @@ pub enum Protocol {
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum Direct {
-    /// It succeeds and, for a case the gateway must not allow, changes `effect`.
+    /// It succeeds and, for a case the gateway must not allow (or an allowed case with
+    /// `allowed_effect`), changes `effect`.
     #[default]
     Changes,
     /// It succeeds but leaves nothing a later query could see (a read, a lock, a
@@ -54,6 +55,16 @@ pub enum Direct {
     NoEffect,
     /// The server itself fails it; the case is about the gateway's verdict alone.
     Error,
+}
+
+/// What an allowed case must do to its `effect` over the wire.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AllowedEffect {
+    /// The statement runs, but what the gateway neutralised (e.g. startup options) must
+    /// not show.
+    Unchanged,
+    Changed,
 }
 
 /// `sql`: one Query, or several sent one after another on one connection.
@@ -86,6 +97,10 @@ pub struct Case {
     pub copy_data: Option<String>,
     /// A query run directly as the superuser before and after the case.
     pub effect: Option<String>,
+    /// For an allowed case: whether `effect` must change (not checked when absent).
+    pub allowed_effect: Option<AllowedEffect>,
+    /// The client's `options` startup parameter (libpq `options`), over the wire only.
+    pub options: Option<String>,
     #[serde(default)]
     pub direct: Direct,
     pub note: Option<String>,
@@ -181,6 +196,11 @@ impl Case {
                  (or direct = \"no-effect\" when it changes nothing)"
                     .into(),
             );
+        }
+        if self.allowed_effect.is_some()
+            && (self.expect != Verdict::Allowed || self.effect.is_none())
+        {
+            out.push("allowed_effect needs an allowed case with an effect query".into());
         }
         if self.expect == Verdict::Allowed && self.direct == Direct::Error {
             out.push("an allowed case must succeed on the server".into());

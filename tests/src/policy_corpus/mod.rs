@@ -16,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-pub use case::{Case, Direct, Protocol, Sql, Verdict, TMP_PLACEHOLDER};
+pub use case::{AllowedEffect, Case, Direct, Protocol, Sql, Verdict, TMP_PLACEHOLDER};
 pub use wire::{outcome, run_cases, CaseRun, Outcome, SeenError};
 
 use crate::{

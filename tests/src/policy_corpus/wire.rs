@@ -18,8 +18,21 @@ pub struct SeenError {
     pub step: i64,
     /// The SQLSTATE, or `connection` / `client` for a failure outside PostgreSQL's.
     pub sqlstate: String,
-    /// Message, detail and hint.
+    /// The primary message.
     pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl SeenError {
+    /// Message and detail: where a refusal names its rule (the hint lists what the
+    /// identity may do, so it names every rule).
+    fn text(&self) -> String {
+        match &self.detail {
+            Some(detail) => format!("{} ({detail})", self.message),
+            None => self.message.clone(),
+        }
+    }
 }
 
 /// What one case did.
@@ -79,6 +92,7 @@ pub fn run_cases(
             "steps": c.steps(),
             "copy_data": c.copy_data,
             "effect": c.effect(tmp),
+            "options": c.options,
         })).collect::<Vec<_>>(),
     });
     let dir = TempDir::new("cordon-test-corpus-spec");
@@ -103,7 +117,7 @@ pub fn run_cases(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Allowed,
-    /// SQLSTATE 42501 (and aborted-transaction errors after it); the messages.
+    /// SQLSTATE 42501 first (and only its consequences after it); the messages.
     Refused(String),
     /// A 42501 whose every message speaks of approval.
     Approval(String),
@@ -124,28 +138,34 @@ impl fmt::Display for Outcome {
 
 pub fn outcome(errors: &[SeenError]) -> Outcome {
     const REFUSED: &str = "42501";
-    // In a transaction block, what follows a refusal fails with 25P02.
-    const ABORTED: &str = "25P02";
-    if errors.is_empty() {
+    // What follows a refusal and fails because of it: the aborted transaction block,
+    // and a prepared statement the server never received (its Parse was refused).
+    const CONSEQUENCES: [&str; 2] = ["25P02", "26000"];
+    let Some(first) = errors.first() else {
         return Outcome::Allowed;
+    };
+    if first.sqlstate != REFUSED {
+        return Outcome::Failed(describe(first));
     }
     if let Some(e) = errors
         .iter()
-        .find(|e| e.sqlstate != REFUSED && e.sqlstate != ABORTED)
+        .find(|e| e.sqlstate != REFUSED && !CONSEQUENCES.contains(&e.sqlstate.as_str()))
     {
-        return Outcome::Failed(format!("step {} {}: {}", e.step, e.sqlstate, e.message));
+        return Outcome::Failed(describe(e));
     }
-    let refusals: Vec<&str> = errors
+    let refusals: Vec<String> = errors
         .iter()
         .filter(|e| e.sqlstate == REFUSED)
-        .map(|e| e.message.as_str())
+        .map(SeenError::text)
         .collect();
-    let text = refusals.join(" / ");
-    if refusals.is_empty() {
-        Outcome::Failed(format!("only {ABORTED}: {}", errors[0].message))
-    } else if refusals.iter().all(|m| m.to_lowercase().contains("approv")) {
-        Outcome::Approval(text)
+    let all = refusals.join(" / ");
+    if refusals.iter().all(|m| m.to_lowercase().contains("approv")) {
+        Outcome::Approval(all)
     } else {
-        Outcome::Refused(text)
+        Outcome::Refused(all)
     }
+}
+
+fn describe(e: &SeenError) -> String {
+    format!("step {} {}: {}", e.step, e.sqlstate, e.text())
 }
