@@ -92,7 +92,7 @@ CREATE FUNCTION app.bump_counter() RETURNS bigint LANGUAGE sql VOLATILE
     AS $$ UPDATE app.counters SET n = n + 1 WHERE name = 'hits' RETURNING n $$;
 -- The writer's allow rule grants app.*, a deny rule takes app.danger* back.
 CREATE FUNCTION app.danger_reset() RETURNS void LANGUAGE sql VOLATILE
-    AS $$ UPDATE app.customers SET name = 'reset' WHERE id = 20 $$;
+    AS $$ UPDATE app.customers SET name = name || '!' WHERE id = 20 $$;
 
 -- A cast whose function writes.
 CREATE TABLE app.cast_log (v text);
