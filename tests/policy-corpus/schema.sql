@@ -90,6 +90,8 @@ CREATE TABLE app.counters (name text PRIMARY KEY, n bigint NOT NULL);
 INSERT INTO app.counters VALUES ('hits', 0);
 CREATE FUNCTION app.bump_counter() RETURNS bigint LANGUAGE sql VOLATILE
     AS $$ UPDATE app.counters SET n = n + 1 WHERE name = 'hits' RETURNING n $$;
+CREATE PROCEDURE app.archive_order(order_id int) LANGUAGE sql
+    AS $$ DELETE FROM app.orders WHERE id = order_id $$;
 -- The writer's allow rule grants app.*, a deny rule takes app.danger* back.
 CREATE FUNCTION app.danger_reset() RETURNS void LANGUAGE sql VOLATILE
     AS $$ UPDATE app.customers SET name = name || '!' WHERE id = 20 $$;
@@ -171,5 +173,8 @@ CREATE TABLE scratch.t_rule (x int);
 CREATE TABLE scratch.t_trig (x int);
 CREATE TABLE scratch.t_default (x int);
 CREATE MATERIALIZED VIEW scratch.mv_fixture AS SELECT 1 AS one;
+-- A view in app that a DROP ... CASCADE in scratch would take along.
+CREATE TABLE scratch.t_cascade (x int);
+CREATE VIEW app.v_cascade AS SELECT x FROM scratch.t_cascade;
 
 RESET ROLE;
