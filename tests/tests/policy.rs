@@ -122,3 +122,31 @@ fn the_search_path_is_pinned_at_login_to_the_schemas_that_exist() {
     assert!(out.stdout.contains("n=0"), "{out}");
     s.finish();
 }
+
+#[test]
+fn functions_and_operators_the_database_adds_to_the_search_path_need_grants() {
+    let s = start();
+    s.pg.psql_admin(&format!(
+        "CREATE TABLE public.calls (n int); GRANT ALL ON public.calls TO {ROLE}; \
+         CREATE FUNCTION public.lower(integer) RETURNS integer LANGUAGE sql VOLATILE \
+         AS 'INSERT INTO public.calls VALUES (1) RETURNING 1'"
+    ));
+    let info = s.conninfo("127.0.0.1");
+    let out = psql_all(
+        &s,
+        &info,
+        &["SELECT lower(42)", "SELECT 'ok=' || upper('x')"],
+    );
+    assert!(
+        out.stderr.contains(
+            "a call of lower (the database defines a function of this name in the search path"
+        ),
+        "{out}"
+    );
+    assert!(out.stdout.contains("ok=X"), "{out}");
+    assert_eq!(
+        s.pg.psql_admin("SELECT count(*) FROM public.calls").trim(),
+        "0"
+    );
+    s.finish();
+}

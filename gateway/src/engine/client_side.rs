@@ -125,6 +125,7 @@ impl Engine {
                 let bind = fe::decode_bind(body).map_err(client_violation)?;
                 let statement = self.statements.get(bind.statement);
                 let portal = Portal {
+                    statement: bind.statement.into(),
                     text: statement.map(|st| st.text.clone()),
                     columns: Default::default(),
                     described: false,
@@ -168,6 +169,7 @@ impl Engine {
                 let verdict = take_or(decided, || {
                     self.phases.classify(&Request::Execute {
                         portal: execute.portal,
+                        statement: portal.map(|p| &*p.statement),
                         text: portal.and_then(|p| p.text.as_deref()),
                     })
                 });

@@ -57,6 +57,8 @@ struct Statement {
 
 /// A portal: a bound statement, ready to Execute.
 struct Portal {
+    /// The prepared statement it was bound from ("" for the unnamed one).
+    statement: Box<str>,
     text: Option<Arc<str>>,
     columns: ColumnsSlot,
     /// A Describe of this portal is on its way: no need to inject one.

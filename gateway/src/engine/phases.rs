@@ -15,10 +15,12 @@ pub enum Request<'a> {
     Query { text: &'a str },
     /// A Parse message: judged once, when the statement is prepared.
     Parse { name: &'a str, text: &'a str },
-    /// An Execute of a portal; `text` is what its statement was prepared
-    /// from (`None` when the gateway never saw that portal bound).
+    /// An Execute of a portal; `statement` is the prepared statement it was
+    /// bound from and `text` what that was prepared from (`None` when the
+    /// gateway did not see it prepared: a SQL PREPARE, or never bound).
     Execute {
         portal: &'a str,
+        statement: Option<&'a str>,
         text: Option<&'a str>,
     },
     /// A fast-path FunctionCall.
@@ -109,6 +111,8 @@ pub struct SessionFacts<'a> {
     pub policy: &'a crate::policy::Policy,
     /// The search_path pinned at upstream login (existing schemas, in order).
     pub search_path: &'a [String],
+    /// Functions, operators and casts the database defines.
+    pub catalog: &'a crate::policy::catalog::SessionCatalog,
     /// How the server reads string literals.
     pub dialect: crate::policy::Dialect,
 }

@@ -105,10 +105,28 @@ fn statement(node: &NodeEnum, text: &str, dialect: Dialect) -> Statement {
     functions(&tree, &mut out);
     operators(&tree, &mut out);
     unnamed_targets(&tree, &mut out);
+    for parts in &tree.casts {
+        if let Some((schema, name)) = split_name(parts) {
+            out.casts.push(Target::Routine {
+                schema: schema.map(str::to_owned),
+                name: name.to_owned(),
+            });
+        }
+    }
     for name in &tree.executes {
         out.effects.push(SessionEffect::Execute(name.clone()));
     }
     top_level(node, &mut out);
+    if let Some(target) = named_ddl_target(node) {
+        // The object is named after all: a schema.name pattern can cover it.
+        let unnamed = Target::Unnamed(statements::unnamed_label(top.name));
+        out.accesses
+            .retain(|a| !(a.action == Action::Ddl && a.target == unnamed));
+        out.accesses.push(Access {
+            action: Action::Ddl,
+            target,
+        });
+    }
     if let Some(language) = out.languages.first().cloned() {
         body(node, text, &language, dialect, &mut out);
     }
@@ -262,8 +280,10 @@ fn functions(tree: &Tree, out: &mut Statement) {
             out.unjudgeable = Some("a function call without a name".into());
             continue;
         };
-        if let Some(use_) = function_use(schema, name) {
-            out.functions.push(use_);
+        match function_use(schema, name) {
+            Some(use_) => out.functions.push(use_),
+            None if schema.is_none() => out.builtin_calls.push(name.to_owned()),
+            None => {}
         }
         if is_builtin_schema(schema) && name == "set_config" {
             match &function.first_string_arg {
@@ -304,7 +324,7 @@ pub fn function_use(schema: Option<&str>, name: &str) -> Option<FunctionUse> {
     Some(FunctionUse {
         schema: schema.map(str::to_owned),
         name: name.to_owned(),
-        why,
+        why: why.into(),
     })
 }
 
@@ -345,12 +365,15 @@ fn operators(tree: &Tree, out: &mut Statement) {
             continue;
         };
         if is_builtin_schema(schema) && builtins::is_operator(symbol) {
+            if schema.is_none() {
+                out.builtin_operators.push(symbol.to_owned());
+            }
             continue;
         }
         out.functions.push(FunctionUse {
             schema: schema.map(str::to_owned),
             name: format!("operator:{symbol}"),
-            why: "not a built-in operator",
+            why: "not a built-in operator".into(),
         });
     }
 }
@@ -385,6 +408,63 @@ fn names_its_target(stmt: &str) -> bool {
         stmt,
         "DropStmt" | "CreateSchemaStmt" | "CreateFunctionStmt" | "DoStmt" | "CallStmt"
     )
+}
+
+/// The object of DDL statements that name it as a list of names rather than
+/// a RangeVar: types, domains, functions being altered, comments on objects.
+fn named_ddl_target(node: &NodeEnum) -> Option<Target> {
+    let names = |list: &[pb::Node]| {
+        let (schema, name) = name_parts(list);
+        (!name.is_empty()).then_some(Target::Routine { schema, name })
+    };
+    match node {
+        NodeEnum::CreateEnumStmt(s) => names(&s.type_name),
+        NodeEnum::AlterEnumStmt(s) => names(&s.type_name),
+        NodeEnum::CreateRangeStmt(s) => names(&s.type_name),
+        NodeEnum::AlterTypeStmt(s) => names(&s.type_name),
+        NodeEnum::CreateDomainStmt(s) => names(&s.domainname),
+        NodeEnum::DefineStmt(s) => names(&s.defnames),
+        NodeEnum::AlterFunctionStmt(s) => s.func.as_ref().and_then(|f| names(&f.objname)),
+        NodeEnum::CommentStmt(s) => object_target(s.object.as_deref()?, s.objtype),
+        NodeEnum::RenameStmt(s) if s.relation.is_none() => {
+            object_target(s.object.as_deref()?, s.rename_type)
+        }
+        NodeEnum::AlterObjectSchemaStmt(s) if s.relation.is_none() => {
+            object_target(s.object.as_deref()?, s.object_type)
+        }
+        _ => None,
+    }
+}
+
+/// An object named by a list of names, a function signature or (for a
+/// schema) a bare name. Roles, databases and the like stay unnamed.
+fn object_target(node: &pb::Node, object_type: i32) -> Option<Target> {
+    use pb::ObjectType as O;
+    // Columns, triggers, rules, policies and constraints: `[schema.]table.member`.
+    let on_table = [
+        O::ObjectColumn,
+        O::ObjectTrigger,
+        O::ObjectRule,
+        O::ObjectPolicy,
+        O::ObjectTabconstraint,
+    ]
+    .iter()
+    .any(|t| *t as i32 == object_type);
+    let (schema, name) = match node.node.as_ref()? {
+        NodeEnum::List(list) if on_table => {
+            let table = list.items.split_last().map_or(&[][..], |(_, table)| table);
+            let (schema, name) = name_parts(table);
+            return (!name.is_empty()).then_some(Target::Relation { schema, name });
+        }
+        NodeEnum::List(list) => name_parts(&list.items),
+        NodeEnum::ObjectWithArgs(f) => name_parts(&f.objname),
+        NodeEnum::TypeName(t) => name_parts(&t.names),
+        NodeEnum::String(schema) if object_type == pb::ObjectType::ObjectSchema as i32 => {
+            return Some(Target::Schema(schema.sval.clone()))
+        }
+        _ => return None,
+    };
+    (!name.is_empty()).then_some(Target::Routine { schema, name })
 }
 
 fn top_level(node: &NodeEnum, out: &mut Statement) {
@@ -677,4 +757,8 @@ fn dedup(out: &mut Statement) {
     out.functions.retain(|f| seen.insert(f.clone()));
     out.languages.sort();
     out.languages.dedup();
+    for list in [&mut out.builtin_calls, &mut out.builtin_operators] {
+        list.sort();
+        list.dedup();
+    }
 }

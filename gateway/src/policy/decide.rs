@@ -1,7 +1,7 @@
 //! Judges one classified statement against one identity's rules, in the
 //! session's context (pinned search_path, what the session has prepared).
 
-use std::collections::HashSet;
+use std::{borrow::Cow, collections::HashSet};
 
 use super::{
     builtins,
@@ -14,6 +14,8 @@ use super::{
 pub struct SessionContext {
     /// The pinned search_path, in order, without the implicit pg_catalog.
     pub search_path: Vec<String>,
+    /// Functions, operators and casts the database defines.
+    pub catalog: std::sync::Arc<super::catalog::SessionCatalog>,
     /// Temporary relations the session created (unqualified names find them first).
     pub temp_relations: HashSet<String>,
     /// Prepared statements (SQL PREPARE) this session made through the gateway.
@@ -123,10 +125,11 @@ pub fn decide(rules: &IdentityRules, statement: &Statement, context: &SessionCon
         return Decision::Refused(refusal);
     }
     let accesses = resolve_accesses(statement, context);
-    if let Some(refusal) = denied(rules, statement, &accesses) {
+    let functions = functions_used(statement, context);
+    if let Some(refusal) = denied(rules, statement, &accesses, &functions) {
         return Decision::Refused(refusal);
     }
-    allowed(rules, statement, &accesses, context)
+    allowed(rules, statement, &accesses, &functions, context)
 }
 
 fn refused(rule: &str, message: String, hint: String) -> Decision {
@@ -175,6 +178,55 @@ fn session_refusal(statement: &Statement, context: &SessionContext, who: &str) -
         }
     }
     None
+}
+
+/// The functions a statement needs grants for: those it names, and those the
+/// database makes it run (a same-named function or operator in the search
+/// path that overload resolution may prefer to the built-in, a cast's function).
+fn functions_used<'s>(
+    statement: &'s Statement,
+    context: &SessionContext,
+) -> Cow<'s, [FunctionUse]> {
+    let catalog = &context.catalog;
+    let shadowed_calls = statement
+        .builtin_calls
+        .iter()
+        .filter(|name| catalog.path_functions.contains(*name))
+        .map(|name| FunctionUse {
+            schema: None,
+            name: name.clone(),
+            why: format!("the database defines a function of this name in the search path, which may be chosen over the built-in; write pg_catalog.{name} to call the built-in").into(),
+        });
+    let shadowed_operators = statement
+        .builtin_operators
+        .iter()
+        .filter(|symbol| catalog.path_operators.contains(*symbol))
+        .map(|symbol| FunctionUse {
+            schema: None,
+            name: format!("operator:{symbol}"),
+            why: format!("the database defines an operator of this symbol in the search path, which may be chosen over the built-in; write OPERATOR(pg_catalog.{symbol}) to use the built-in").into(),
+        });
+    let casts = statement.casts.iter().filter_map(|target| {
+        let Target::Routine { name, .. } = target else {
+            return None;
+        };
+        let function = catalog.cast_functions.get(name)?;
+        let (schema, function) = function.split_once('.')?;
+        Some(FunctionUse {
+            schema: Some(schema.to_owned()),
+            name: function.to_owned(),
+            why: format!("a cast to {name} runs it").into(),
+        })
+    });
+    let extra: Vec<FunctionUse> = shadowed_calls
+        .chain(shadowed_operators)
+        .chain(casts)
+        .collect();
+    if extra.is_empty() {
+        Cow::Borrowed(&statement.functions)
+    } else {
+        Cow::Owned(statement.functions.iter().cloned().chain(extra).collect())
+    }
 }
 
 /// An access with every schema its object may resolve to.
@@ -291,6 +343,7 @@ fn denied(
     rules: &IdentityRules,
     statement: &Statement,
     accesses: &[Resolved<'_>],
+    functions: &[FunctionUse],
 ) -> Option<Refusal> {
     let who = &rules.identity;
     for rule in &rules.denies {
@@ -310,7 +363,7 @@ fn denied(
                 }
             }
         }
-        for function in &statement.functions {
+        for function in functions.iter() {
             if function_matches(rule, function, function.schema.as_deref()) {
                 return Some(Refusal {
                     rule: rule.name.clone(),
@@ -347,6 +400,7 @@ fn allowed(
     rules: &IdentityRules,
     statement: &Statement,
     accesses: &[Resolved<'_>],
+    functions: &[FunctionUse],
     context: &SessionContext,
 ) -> Decision {
     let mut used: Vec<&Rule> = Vec::new();
@@ -391,7 +445,7 @@ fn allowed(
             }
         }
     }
-    for function in &statement.functions {
+    for function in functions.iter() {
         for schema in function_schemas(function, &context.search_path) {
             match find(&|r: &Rule| function_matches(r, function, schema.as_deref())) {
                 Some(rule) => used.push(rule),

@@ -173,7 +173,7 @@ pub struct FunctionUse {
     pub schema: Option<String>,
     pub name: String,
     /// Why it needs a grant ("volatile built-in", "not a built-in", ...).
-    pub why: &'static str,
+    pub why: std::borrow::Cow<'static, str>,
 }
 
 impl FunctionUse {
@@ -273,6 +273,13 @@ pub struct Statement {
     pub span: (usize, usize),
     pub accesses: Vec<Access>,
     pub functions: Vec<FunctionUse>,
+    /// Unqualified calls of pg_catalog built-ins that need no grant, unless
+    /// the database defines a function of that name in the search path.
+    pub builtin_calls: Vec<String>,
+    /// Unqualified built-in operator symbols, likewise.
+    pub builtin_operators: Vec<String>,
+    /// Types cast to (`x::t`, `CAST(x AS t)`): a cast may run a user function.
+    pub casts: Vec<Target>,
     pub languages: Vec<String>,
     pub baseline: Vec<BaselineHit>,
     pub effects: Vec<SessionEffect>,

@@ -5,6 +5,7 @@
 
 pub mod builtins;
 mod cache;
+pub mod catalog;
 pub mod classify;
 pub mod decide;
 pub mod explain;

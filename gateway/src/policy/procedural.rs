@@ -28,8 +28,7 @@ pub fn body_statements(
                     "PL/pgSQL is not judged while standard_conforming_strings is off".into(),
                 );
             }
-            let tree = pg_query::parse_plpgsql(text)
-                .map_err(|e| format!("its PL/pgSQL body does not parse: {e}"))?;
+            let tree = plpgsql_tree(text)?;
             let mut out = Vec::new();
             plpgsql_statements(&tree, dialect, &mut out)?;
             Ok(out)
@@ -44,6 +43,90 @@ pub fn body_statements(
         },
         _ => Ok(Vec::new()),
     }
+}
+
+/// The PL/pgSQL compiler's tree of a DO block or CREATE FUNCTION, as JSON.
+///
+/// libpg_query writes `{}}` for datums it has no output for (the NEW and OLD
+/// records of trigger functions), which is not JSON; `pg_query::parse_plpgsql`
+/// then fails on every trigger function. The C function is called directly
+/// so the text can be repaired first: `,{}}` and `[{}}` cannot occur in valid
+/// JSON, so dropping the stray brace there (outside strings) changes nothing else.
+fn plpgsql_tree(text: &str) -> Result<Value, String> {
+    use std::ffi::{c_char, CStr, CString};
+
+    #[repr(C)]
+    struct ParseResult {
+        functions: *mut c_char,
+        error: *mut ParseError,
+    }
+    #[repr(C)]
+    struct ParseError {
+        message: *mut c_char,
+    }
+    unsafe extern "C" {
+        fn pg_query_parse_plpgsql(input: *const c_char) -> ParseResult;
+        fn pg_query_free_plpgsql_parse_result(result: ParseResult);
+    }
+
+    let input = CString::new(text).map_err(|_| "the statement contains a NUL byte".to_owned())?;
+    // SAFETY: libpg_query's documented API: the result owns C strings that
+    // stay valid until it is freed, which happens once, below.
+    let (json, error) = unsafe {
+        let result = pg_query_parse_plpgsql(input.as_ptr());
+        let error = (!result.error.is_null()).then(|| {
+            CStr::from_ptr((*result.error).message)
+                .to_string_lossy()
+                .into_owned()
+        });
+        let json = (!result.functions.is_null()).then(|| {
+            CStr::from_ptr(result.functions)
+                .to_string_lossy()
+                .into_owned()
+        });
+        pg_query_free_plpgsql_parse_result(result);
+        (json, error)
+    };
+    if let Some(message) = error {
+        return Err(format!("its PL/pgSQL body does not parse: {message}"));
+    }
+    let json = json.unwrap_or_else(|| "[]".into());
+    serde_json::from_str(&drop_stray_braces(&json))
+        .map_err(|e| format!("the PL/pgSQL compiler's output could not be read: {e}"))
+}
+
+/// Removes the `}` after an empty object that opens a list element
+/// (`,{}}` or `[{}}`), outside JSON strings.
+fn drop_stray_braces(json: &str) -> String {
+    let bytes = json.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let (mut in_string, mut escaped) = (false, false);
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        out.push(c);
+        i += 1;
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            b'"' => in_string = true,
+            b'{' if bytes.get(i..i + 2) == Some(b"}}")
+                && matches!(out.iter().rev().nth(1), Some(b',' | b'[')) =>
+            {
+                out.push(b'}');
+                i += 2;
+            }
+            _ => {}
+        }
+    }
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// The `AS '...'` string of a SQL-language function.
@@ -118,5 +201,19 @@ impl FromMode for ParserOptions {
             5 => ParserOptions::PLPGSQL_ASSIGN3,
             _ => ParserOptions::DEFAULT,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::drop_stray_braces;
+
+    #[test]
+    fn stray_braces_go_only_outside_strings() {
+        assert_eq!(
+            drop_stray_braces(r#"[{}},{}},{"a":",{}}"}]"#),
+            r#"[{},{},{"a":",{}}"}]"#
+        );
+        assert_eq!(drop_stray_braces(r#"{"a":{}}"#), r#"{"a":{}}"#);
     }
 }

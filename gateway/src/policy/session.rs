@@ -20,13 +20,15 @@ pub struct PolicyFactory;
 
 impl PhaseFactory for PolicyFactory {
     fn for_session(&self, session: &SessionFacts<'_>) -> Box<dyn Phases> {
-        Box::new(PolicyPhases::new(
+        let mut phases = PolicyPhases::new(
             session
                 .policy
                 .for_identity(session.identity, session.groups),
             session.search_path.to_vec(),
             session.dialect,
-        ))
+        );
+        phases.context.catalog = std::sync::Arc::new(session.catalog.clone());
+        Box::new(phases)
     }
 }
 
@@ -70,20 +72,15 @@ impl PolicyPhases {
         // Effects of earlier statements in the text count for later ones
         // (PREPARE then EXECUTE); they stick only if the whole text is allowed.
         let mut scratch = has_effects.then(|| self.context.clone());
+        // A refusal anywhere in the text wins over an approval: approving one
+        // statement must not be asked for when another is refused anyway.
+        let mut needs_approval = None;
         for statement in statements {
             let context = scratch.as_ref().unwrap_or(&self.context);
             match decide(&self.rules, statement, context) {
                 Decision::Allowed { .. } => {}
                 Decision::NeedsApproval { rule } => {
-                    return Err(refusal(
-                        &self.rules.identity,
-                        &rule,
-                        format!(
-                            "cordon policy: rule \"{rule}\" lets identity \"{}\" run {} only with a human's approval, and this gateway has no approver configured",
-                            self.rules.identity, statement.command
-                        ),
-                        "Ask an operator to run it, or to allow it without approval.".into(),
-                    ))
+                    needs_approval.get_or_insert((rule, statement.command.clone()));
                 }
                 Decision::Refused(r) => {
                     return Err(refusal(&self.rules.identity, &r.rule, r.message, r.hint))
@@ -94,6 +91,17 @@ impl PolicyPhases {
                     scratch.apply(&statement.effects);
                 }
             }
+        }
+        if let Some((rule, command)) = needs_approval {
+            return Err(refusal(
+                &self.rules.identity,
+                &rule,
+                format!(
+                    "cordon policy: rule \"{rule}\" lets identity \"{}\" run {command} only with a human's approval, and this gateway has no approver configured",
+                    self.rules.identity
+                ),
+                "Ask an operator to run it, or to allow it without approval.".into(),
+            ));
         }
         if let Some(scratch) = scratch {
             self.context = scratch;
@@ -111,10 +119,18 @@ impl Phases for PolicyPhases {
     fn classify(&mut self, request: &Request<'_>) -> Verdict {
         let result = match request {
             Request::Query { text } => self.judge(text, true),
-            Request::Parse { text, .. } => self.judge(text, false),
+            Request::Parse { name, text } => {
+                let result = self.judge(text, false);
+                if result.is_ok() && !name.is_empty() {
+                    // SQL EXECUTE may name it too.
+                    self.context.prepared.insert((*name).to_owned());
+                }
+                result
+            }
             Request::Execute {
                 portal,
                 text: Some(text),
+                ..
             } => {
                 let result = self.judge(text, true);
                 if result.is_ok() && !portal.is_empty() {
@@ -122,7 +138,15 @@ impl Phases for PolicyPhases {
                 }
                 result
             }
-            Request::Execute { portal, text: None } => Err(refusal(
+            // A statement made by SQL PREPARE, judged then.
+            Request::Execute {
+                statement: Some(name),
+                text: None,
+                ..
+            } if !name.is_empty() && self.context.prepared.contains(*name) => Ok(()),
+            Request::Execute {
+                portal, text: None, ..
+            } => Err(refusal(
                 &self.rules.identity,
                 "unknown-statement",
                 format!(

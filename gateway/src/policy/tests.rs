@@ -419,3 +419,31 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn what_the_database_defines_in_the_search_path_needs_grants() {
+    let rules = reader_policy().for_identity("agent", &[]);
+    let mut catalog = super::catalog::SessionCatalog::default();
+    catalog.add_row("f", "lower", "");
+    catalog.add_row("o", "+", "");
+    catalog.add_row("c", "tag", "app.tag_from_text");
+    let context = SessionContext {
+        search_path: vec!["public".into()],
+        catalog: std::sync::Arc::new(catalog),
+        ..Default::default()
+    };
+    for sql in [
+        "SELECT lower(42)",
+        "SELECT 'a'::text + 'b'::text",
+        "SELECT ('x'::text)::app.tag",
+        "SELECT CAST('x' AS app.tag)",
+    ] {
+        let decision = decide(&rules, &statements(sql)[0], &context);
+        assert!(
+            matches!(decision, Decision::Refused(_)),
+            "{sql}: {decision:?}"
+        );
+    }
+    let decision = decide(&rules, &statements("SELECT upper('x') || 'y'")[0], &context);
+    assert!(matches!(decision, Decision::Allowed { .. }), "{decision:?}");
+}

@@ -77,6 +77,8 @@ pub struct Tree {
     pub executes: Vec<String>,
     /// INSERT statements with ON CONFLICT DO UPDATE (they update rows too).
     pub upserts: Vec<u32>,
+    /// The type names of casts (`x::t`, `CAST(x AS t)`).
+    pub casts: Vec<Vec<String>>,
 }
 
 /// Walks a node (a whole statement) and returns what it found.
@@ -123,6 +125,7 @@ impl Walker {
         self.next_id += 1;
         let id = self.next_id;
         let enclosing = self.nearest_statement();
+        let cast_type = matches!(self.struct_at(0), Some(("TypeCast", "type_name", _)));
         let tree = &mut self.tree;
         let slot = match name {
             "RangeVar" => {
@@ -139,6 +142,10 @@ impl Walker {
             "AExpr" | "SortBy" | "SubLink" => {
                 tree.operators.push(Vec::new());
                 tree.operators.len() - 1
+            }
+            "TypeName" if cast_type => {
+                tree.casts.push(Vec::new());
+                tree.casts.len() - 1
             }
             "WithClause" => {
                 tree.withs.push(WithNode {
@@ -216,6 +223,12 @@ impl Walker {
             }
             if OPERATOR_NAME_FIELDS.contains(&(owner, field)) {
                 self.tree.operators[slot].push(value.into());
+                return;
+            }
+            if (owner, field) == ("TypeName", "names")
+                && matches!(self.struct_at(4), Some(("TypeCast", "type_name", _)))
+            {
+                self.tree.casts[slot].push(value.into());
                 return;
             }
         }

@@ -158,6 +158,8 @@ async fn run(
         client_tls = client.is_tls(),
         upstream_tls = server.tls,
         dropped_parameters = ?startup.dropped,
+        search_path = ?server.search_path,
+        catalog_functions = server.catalog.path_functions.len(),
         "session opened"
     );
     let groups = runtime
@@ -173,6 +175,7 @@ async fn run(
         database: &database,
         policy: &runtime.config.policy,
         search_path: &server.search_path,
+        catalog: &server.catalog,
         dialect: crate::policy::Dialect {
             standard_conforming_strings: server.standard_conforming_strings(),
         },

@@ -13,6 +13,7 @@ use bytes::BytesMut;
 use postgres_protocol::message::{backend::Message, frontend};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::policy::catalog::{SessionCatalog, CATALOG_SQL};
 use crate::{
     config::{Endpoint, UpstreamTls},
     stream::MaybeTls,
@@ -86,6 +87,8 @@ pub struct Upstream {
     pub tls: bool,
     /// The search_path pinned at login: the schemas it named that exist, in order.
     pub search_path: Vec<String>,
+    /// Functions, operators and casts the database defines (for the policy).
+    pub catalog: crate::policy::catalog::SessionCatalog,
 }
 
 impl Upstream {
@@ -159,6 +162,7 @@ async fn login_inner(request: &LoginRequest<'_>) -> Result<Upstream, UpstreamErr
         secret_key: 0,
         tls,
         search_path: Vec::new(),
+        catalog: Default::default(),
     };
     loop {
         match reader.next(&mut upstream.stream).await? {
@@ -186,14 +190,16 @@ async fn login_inner(request: &LoginRequest<'_>) -> Result<Upstream, UpstreamErr
             "the server sent data before the client asked".into(),
         ));
     }
-    upstream.search_path = pin_search_path(&mut upstream.stream, &mut reader).await?;
+    (upstream.search_path, upstream.catalog) =
+        pin_search_path(&mut upstream.stream, &mut reader).await?;
     Ok(upstream)
 }
 
 /// Sets the session's search_path to the schemas it currently resolves to
 /// (dropping `$user` and schemas that do not exist), so that an unqualified
-/// name means the same thing for the whole session, and returns them. The
-/// policy resolves names against this list and refuses every way of changing it.
+/// name means the same thing for the whole session, and returns them with
+/// what the database defines in them (`CATALOG_SQL`). The policy resolves
+/// names against this list and refuses every way of changing it.
 const PIN_SEARCH_PATH_SQL: &str = "SELECT pg_catalog.set_config('search_path', \
      pg_catalog.array_to_string(ARRAY(SELECT pg_catalog.quote_ident(s) \
      FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) AS s), ', '), false); \
@@ -202,21 +208,23 @@ const PIN_SEARCH_PATH_SQL: &str = "SELECT pg_catalog.set_config('search_path', \
 async fn pin_search_path(
     stream: &mut MaybeTls,
     reader: &mut MessageReader,
-) -> Result<Vec<String>, UpstreamError> {
+) -> Result<(Vec<String>, SessionCatalog), UpstreamError> {
     let mut buf = BytesMut::new();
-    frontend::query(PIN_SEARCH_PATH_SQL, &mut buf)?;
+    let sql = format!("{PIN_SEARCH_PATH_SQL}; {CATALOG_SQL}");
+    frontend::query(&sql, &mut buf)?;
     stream.write_all(&buf).await?;
     let (mut completed, mut schemas) = (0, Vec::new());
+    let mut catalog = SessionCatalog::default();
     loop {
         match reader.next(stream).await? {
             Message::DataRow(row) if completed == 1 => {
-                use fallible_iterator::FallibleIterator;
-                let mut ranges = row.ranges();
-                if let Some(Some(range)) = ranges.next()? {
-                    let name = std::str::from_utf8(&row.buffer()[range]).map_err(|_| {
-                        UpstreamError::Protocol("a schema name is not UTF-8".into())
-                    })?;
-                    schemas.push(name.to_owned());
+                if let [Some(name)] = &text_columns(&row)?[..] {
+                    schemas.push(name.clone());
+                }
+            }
+            Message::DataRow(row) if completed == 2 => {
+                if let [Some(kind), Some(name), Some(detail)] = &text_columns(&row)?[..] {
+                    catalog.add_row(kind, name, detail);
                 }
             }
             Message::CommandComplete(_) => completed += 1,
@@ -233,12 +241,33 @@ async fn pin_search_path(
             }
         }
     }
-    if completed != 2 {
+    if completed != 3 {
         return Err(UpstreamError::Protocol(
             "the server did not answer the search_path query".into(),
         ));
     }
-    Ok(schemas)
+    Ok((schemas, catalog))
+}
+
+/// A DataRow's values as text (NULL is `None`).
+fn text_columns(
+    row: &postgres_protocol::message::backend::DataRowBody,
+) -> Result<Vec<Option<String>>, UpstreamError> {
+    use fallible_iterator::FallibleIterator;
+    let not_utf8 = || UpstreamError::Protocol("a catalog name is not UTF-8".into());
+    let mut out = Vec::new();
+    let mut ranges = row.ranges();
+    while let Some(range) = ranges.next()? {
+        out.push(match range {
+            Some(range) => Some(
+                std::str::from_utf8(&row.buffer()[range])
+                    .map_err(|_| not_utf8())?
+                    .to_owned(),
+            ),
+            None => None,
+        });
+    }
+    Ok(out)
 }
 
 /// Reads whole backend messages off a stream.
