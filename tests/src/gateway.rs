@@ -149,13 +149,13 @@ impl GatewayBuilder {
         self
     }
 
-    /// Raw TOML appended to the generated file.
     /// Judges statements with these rules instead of allowing everything.
     pub fn policy(mut self, toml: &str) -> Self {
         self.policy = Some(toml.to_owned());
         self
     }
 
+    /// Raw TOML appended to the generated file.
     pub fn extra_toml(mut self, toml: &str) -> Self {
         self.extra.push_str(toml);
         self

@@ -483,7 +483,7 @@ fn top_level(node: &NodeEnum, out: &mut Statement) {
         NodeEnum::DiscardStmt(s) if s.target == pb::DiscardMode::DiscardAll as i32 => baseline(
             out,
             BaselineCheck::SetSearchPath,
-            "DISCARD ALL resets the pinned search_path and role",
+            "DISCARD ALL (it would reset the pinned search_path and role)",
         ),
         NodeEnum::CopyStmt(s) => copy(s, out),
         NodeEnum::ExplainStmt(s) => explain(s, out),
@@ -597,7 +597,7 @@ fn variable_set(s: &pb::VariableSetStmt, out: &mut Statement) {
         return baseline(
             out,
             BaselineCheck::SetSearchPath,
-            "RESET ALL resets the pinned search_path and role",
+            "RESET ALL (it would reset the pinned search_path and role)",
         );
     }
     if let Some(check) = BaselineCheck::for_setting(&s.name) {
