@@ -66,7 +66,16 @@ pub fn on_path(program: &str) -> bool {
 
 /// `cargo build -p cordon -p cordon-e2e --bins` (debug).
 pub fn build_debug() -> Result<()> {
-    run(cargo().args(["build", "-p", "cordon", "-p", "cordon-e2e", "--bins"]))
+    run(cargo().args([
+        "build",
+        "-p",
+        "cordon",
+        "-p",
+        "cordon-e2e",
+        "-p",
+        "cordon-test-bins",
+        "--bins",
+    ]))
 }
 
 /// Fails unless running as root (BPF, cgroups, PostgreSQL as the postgres user).

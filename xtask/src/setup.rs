@@ -154,10 +154,15 @@ fn ensure_system_packages() -> Result<()> {
             program: "runuser",
             packages: || vec!["util-linux".into()],
         },
+        // pg_query (the policy's parser) generates its bindings with libclang.
+        Need {
+            program: LIBCLANG,
+            packages: || vec!["libclang-dev".into()],
+        },
     ];
     let missing: Vec<&Need> = needs.iter().filter(|n| !have(n.program)).collect();
     if missing.is_empty() {
-        println!("setup: PostgreSQL, iproute2, systemd-analyze, openssl: present");
+        println!("setup: PostgreSQL, iproute2, systemd-analyze, openssl, libclang: present");
         return Ok(());
     }
     let mut packages: Vec<String> = missing.iter().flat_map(|n| (n.packages)()).collect();
@@ -205,8 +210,22 @@ fn ensure_system_packages() -> Result<()> {
     Ok(())
 }
 
-/// On PATH, or (for the server programs) where Debian puts them.
+/// Stands for libclang in the list of needs: a library, not a program.
+const LIBCLANG: &str = "libclang";
+
+/// On PATH, or (for the server programs) where Debian puts them; libclang
+/// where Debian's libclang-dev puts it.
 fn have(program: &str) -> bool {
+    if program == LIBCLANG {
+        return std::fs::read_dir("/usr/lib")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                e.file_name().to_string_lossy().starts_with("llvm-")
+                    && e.path().join("lib/libclang.so").exists()
+            });
+    }
     on_path(program)
         || std::fs::read_dir("/usr/lib/postgresql")
             .into_iter()
