@@ -261,9 +261,11 @@ impl Verifier {
         self.report.sessions += 1;
 
         // Storage order must follow sequence order.
+        // (A second record with a sequence number already seen is an insertion, below.)
         let mut highest = i64::MIN;
+        let mut seen = std::collections::HashSet::new();
         for link in &links {
-            if link.seq < highest {
+            if seen.insert(link.seq) && link.seq < highest {
                 self.problem(
                     ProblemKind::Reordered,
                     &session,
