@@ -60,10 +60,10 @@ pub fn append(backend: &dyn Backend, events: &[Event]) -> Result<(), StoreError>
         let last = last_checkpoint(tx)?;
         let (rows, checkpoint) =
             seal_batch(events, |id| session_head(tx, id), last.as_ref(), now_us())?;
-        for (row, event) in rows.iter().zip(events) {
-            insert_record(tx, row)?;
-            index_session(tx, event)?;
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            insert_records(tx, chunk)?;
         }
+        index_sessions(tx, events)?;
         insert_checkpoint(tx, &checkpoint)
     })
 }
@@ -230,10 +230,29 @@ fn checkpoint_row(mut row: Row) -> Result<CheckpointRow, StoreError> {
     })
 }
 
-fn insert_record(tx: &dyn Tx, row: &RecordRow) -> Result<(), StoreError> {
-    tx.execute(
-        &format!("INSERT INTO records ({RECORD_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"),
-        &[
+/// Records per INSERT statement (7 parameters each; SQLite allows 32,766).
+const INSERT_CHUNK: usize = 64;
+
+/// One multi-row INSERT: a round trip per chunk rather than per record.
+fn insert_records(tx: &dyn Tx, rows: &[RecordRow]) -> Result<(), StoreError> {
+    let mut sql = format!("INSERT INTO records ({RECORD_COLUMNS}) VALUES ");
+    let mut params = Vec::with_capacity(rows.len() * 7);
+    for (i, row) in rows.iter().enumerate() {
+        let n = i * 7;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6,
+            n + 7
+        ));
+        params.extend([
             row.session_id.as_str().into(),
             row.seq.into(),
             row.kind.as_str().into(),
@@ -241,8 +260,9 @@ fn insert_record(tx: &dyn Tx, row: &RecordRow) -> Result<(), StoreError> {
             row.payload.as_str().into(),
             row.prev_hash.as_str().into(),
             row.hash.as_str().into(),
-        ],
-    )?;
+        ]);
+    }
+    tx.execute(&sql, &params)?;
     Ok(())
 }
 
@@ -296,48 +316,83 @@ fn session_head(tx: &dyn Tx, id: &str) -> Result<Option<Head>, StoreError> {
         .transpose()
 }
 
-/// Keeps the listing index (`sessions`) in step with the records. It is derived data,
-/// not part of the chain: `sessions show` and `verify` read the records themselves.
-fn index_session(tx: &dyn Tx, event: &Event) -> Result<(), StoreError> {
-    match event {
-        Event::Opened(e) => tx.execute(
-            "INSERT INTO sessions (session_id, identity, cgroup, pid, comm, opened_us) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO UPDATE SET \
-             identity = excluded.identity, cgroup = excluded.cgroup, pid = excluded.pid, \
-             comm = excluded.comm, opened_us = excluded.opened_us",
-            &[
-                e.session_id.as_str().into(),
-                e.identity.as_str().into(),
-                e.cgroup.as_str().into(),
-                i64::from(e.pid).into(),
-                e.comm.as_str().into(),
-                e.at_us.into(),
-            ],
-        ),
-        Event::Statement(e) => {
-            let count = |d: &str| Value::Int((e.decision == d) as i64);
+/// What a batch changes in one session's listing entry.
+#[derive(Default)]
+struct IndexChange<'a> {
+    opened: Option<&'a super::record::SessionOpened>,
+    first_statement_us: Option<i64>,
+    statements: i64,
+    allowed: i64,
+    refused: i64,
+    needs_approval: i64,
+    closed_us: Option<i64>,
+}
+
+/// Keeps the listing index (`sessions`) in step with the records: at most three
+/// statements per session per batch. It is derived data, not part of the chain:
+/// `sessions show` and `verify` read the records themselves.
+fn index_sessions(tx: &dyn Tx, events: &[Event]) -> Result<(), StoreError> {
+    let mut changes: std::collections::BTreeMap<&str, IndexChange> = Default::default();
+    for event in events {
+        let change = changes.entry(event.session_id()).or_default();
+        match event {
+            Event::Opened(e) => change.opened = Some(e),
+            Event::Statement(e) => {
+                change.first_statement_us.get_or_insert(e.started_at_us);
+                change.statements += 1;
+                match e.decision.as_str() {
+                    "allowed" => change.allowed += 1,
+                    "refused" => change.refused += 1,
+                    "needs approval" => change.needs_approval += 1,
+                    _ => {}
+                }
+            }
+            Event::Closed(e) => change.closed_us = Some(e.at_us),
+        }
+    }
+    for (id, change) in changes {
+        if let Some(e) = change.opened {
+            tx.execute(
+                "INSERT INTO sessions (session_id, identity, cgroup, pid, comm, opened_us) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO UPDATE SET \
+                 identity = excluded.identity, cgroup = excluded.cgroup, pid = excluded.pid, \
+                 comm = excluded.comm, opened_us = excluded.opened_us",
+                &[
+                    id.into(),
+                    e.identity.as_str().into(),
+                    e.cgroup.as_str().into(),
+                    i64::from(e.pid).into(),
+                    e.comm.as_str().into(),
+                    e.at_us.into(),
+                ],
+            )?;
+        }
+        if let Some(first) = change.first_statement_us {
             tx.execute(
                 "INSERT INTO sessions (session_id, opened_us, statements, allowed, refused, \
-                 needs_approval) VALUES ($1, $2, 1, $3, $4, $5) ON CONFLICT (session_id) DO \
-                 UPDATE SET statements = sessions.statements + 1, \
+                 needs_approval) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (session_id) DO \
+                 UPDATE SET statements = sessions.statements + excluded.statements, \
                  allowed = sessions.allowed + excluded.allowed, \
                  refused = sessions.refused + excluded.refused, \
                  needs_approval = sessions.needs_approval + excluded.needs_approval",
                 &[
-                    e.session_id.as_str().into(),
-                    e.started_at_us.into(),
-                    count("allowed"),
-                    count("refused"),
-                    count("needs approval"),
+                    id.into(),
+                    first.into(),
+                    change.statements.into(),
+                    change.allowed.into(),
+                    change.refused.into(),
+                    change.needs_approval.into(),
                 ],
-            )
+            )?;
         }
-        Event::Closed(e) => tx.execute(
-            "INSERT INTO sessions (session_id, opened_us, closed_us) VALUES ($1, $2, $3) \
-             ON CONFLICT (session_id) DO UPDATE SET closed_us = excluded.closed_us",
-            &[e.session_id.as_str().into(), e.at_us.into(), e.at_us.into()],
-        ),
-    }?;
+        if let Some(at) = change.closed_us {
+            tx.execute(
+                "INSERT INTO sessions (session_id, opened_us, closed_us) VALUES ($1, $2, $3) \
+                 ON CONFLICT (session_id) DO UPDATE SET closed_us = excluded.closed_us",
+                &[id.into(), at.into(), at.into()],
+            )?;
+        }
+    }
     Ok(())
 }
 

@@ -82,6 +82,8 @@ impl SqliteStore {
             .map_err(|e| io_error(&format!("creating {}", path.display()), e))?;
         let conn = Connection::open(path).map_err(map_err)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(map_err)?;
+        // One multi-row INSERT per batch size, besides the fixed statements.
+        conn.set_prepared_statement_cache_capacity(96);
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(map_err)?;
