@@ -7,6 +7,7 @@
 
 pub mod chain;
 mod db;
+mod index;
 mod ops;
 pub mod postgres;
 pub mod record;
