@@ -7,6 +7,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod cli;
 pub mod client_tls;
 pub mod config;

@@ -1,0 +1,116 @@
+//! What the operations ([`super::ops`]) need from a database: transactions, statements
+//! with `$1`-style parameters, and rows of integers and text. Both back ends provide
+//! exactly this, so the chain, the listing and retention are written once.
+
+use super::store::StoreError;
+
+/// A parameter or a column value. Integer columns are 64-bit in both back ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Text(v.to_string())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Text(v)
+    }
+}
+
+/// One result row.
+pub struct Row(pub Vec<Value>);
+
+impl Row {
+    pub fn int(&self, i: usize) -> Result<i64, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Int(v)) => Ok(*v),
+            other => Err(unexpected(i, "an integer", other)),
+        }
+    }
+
+    pub fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        match self.0.get(i) {
+            Some(Value::Null) => Ok(None),
+            _ => self.int(i).map(Some),
+        }
+    }
+
+    pub fn text(&mut self, i: usize) -> Result<String, StoreError> {
+        match self.0.get_mut(i) {
+            Some(Value::Text(v)) => Ok(std::mem::take(v)),
+            other => Err(unexpected(i, "text", other.map(|v| &*v))),
+        }
+    }
+}
+
+fn unexpected(i: usize, wanted: &str, got: Option<&Value>) -> StoreError {
+    StoreError::Other(format!("column {i}: expected {wanted}, got {got:?}"))
+}
+
+/// Statements inside one transaction.
+pub trait Tx {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
+    /// Calls `each` for every row, streaming (a query may return the whole store).
+    fn query(
+        &self,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Several statements without parameters (migrations).
+    fn batch(&self, sql: &str) -> Result<(), StoreError>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A consistent snapshot, no writes.
+    Read,
+    /// Serialised against every other writer of the store (other gateways included).
+    Write,
+}
+
+pub trait Backend {
+    /// Runs `f` in one transaction and commits if it returns Ok (durably, for writes).
+    fn transaction(
+        &self,
+        access: Access,
+        f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+}
+
+/// Runs `f` in a transaction and returns what it produced.
+pub fn with_tx<T>(
+    backend: &dyn Backend,
+    access: Access,
+    mut f: impl FnMut(&dyn Tx) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let mut out = None;
+    backend.transaction(access, &mut |tx| {
+        out = Some(f(tx)?);
+        Ok(())
+    })?;
+    Ok(out.expect("the transaction ran f"))
+}
+
+/// Collects every row of a query.
+pub fn query_all(tx: &dyn Tx, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+    let mut rows = Vec::new();
+    tx.query(sql, params, &mut |row| {
+        rows.push(row);
+        Ok(())
+    })?;
+    Ok(rows)
+}

@@ -1,0 +1,27 @@
+//! Session recording: the durable, tamper-evident store of what every session did.
+//!
+//! [`record`] defines what is stored, [`chain`] how records are hash-chained and
+//! checkpointed, [`verify`] how the chains are checked, [`store`] the interface, and
+//! [`sqlite`] / [`postgres`] the two back ends. Both run the same operations (`ops`) over
+//! a small database abstraction (`db`), so they behave the same and share one schema.
+
+pub mod chain;
+mod db;
+mod index;
+mod ops;
+pub mod postgres;
+pub mod record;
+pub mod sqlite;
+pub mod store;
+pub mod verify;
+
+#[cfg(test)]
+mod tests;
+
+pub use chain::{CheckpointHead, Head};
+pub use ops::export_line;
+pub use postgres::PostgresStore;
+pub use record::{ErrorInfo, Event, SessionClosed, SessionOpened, StatementRecord};
+pub use sqlite::SqliteStore;
+pub use store::{AuditStore, SessionDetail, SessionFilter, SessionSummary, StoreError};
+pub use verify::{Problem, ProblemKind, VerifyReport};

@@ -1,0 +1,318 @@
+//! The store's operations, written once over [`Backend`]: sealing and appending a batch,
+//! the listing index, export, verification, retention and schema migrations. The SQL is
+//! the common subset of SQLite and PostgreSQL (`$n` parameters, `ON CONFLICT`).
+
+use std::io::Write;
+
+use super::{
+    chain::{seal_batch, CheckpointHead, CheckpointRow, Head, Heads, RecordRow, CHECKPOINT_PURGE},
+    db::{query_all, with_tx, Access, Backend, Row, Tx, Value},
+    index,
+    record::Event,
+    store::{now_us, SessionDetail, SessionFilter, SessionSummary, StoreError},
+    verify::{Verifier, VerifyReport},
+};
+
+/// The newest schema this build knows.
+pub fn known_version(migrations: &[&str]) -> i64 {
+    migrations.len() as i64
+}
+
+/// Brings the schema up to date; `prepare` runs first in the same transaction (the
+/// PostgreSQL back end creates its schema there).
+pub fn migrate(
+    backend: &dyn Backend,
+    prepare: &str,
+    migrations: &[&str],
+) -> Result<(), StoreError> {
+    with_tx(backend, Access::Write, |tx| {
+        if !prepare.is_empty() {
+            tx.batch(prepare)?;
+        }
+        tx.batch("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")?;
+        let rows = query_all(tx, "SELECT MAX(version) FROM schema_version", &[])?;
+        let current = match rows.first() {
+            Some(row) => row.opt_int(0)?.unwrap_or(0),
+            None => 0,
+        };
+        let known = known_version(migrations);
+        if current > known {
+            return Err(StoreError::SchemaTooNew {
+                found: current,
+                known,
+            });
+        }
+        for (i, sql) in migrations.iter().enumerate().skip(current as usize) {
+            tx.batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_version (version) VALUES ($1)",
+                &[Value::Int(i as i64 + 1)],
+            )?;
+        }
+        Ok(())
+    })
+}
+
+pub fn append(backend: &dyn Backend, events: &[Event]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    with_tx(backend, Access::Write, |tx| {
+        let last = last_checkpoint(tx)?;
+        let (rows, checkpoint) =
+            seal_batch(events, |id| session_head(tx, id), last.as_ref(), now_us())?;
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            insert_records(tx, chunk)?;
+        }
+        index::update(tx, events)?;
+        insert_checkpoint(tx, &checkpoint)
+    })
+}
+
+pub fn sessions(
+    backend: &dyn Backend,
+    filter: &SessionFilter,
+) -> Result<Vec<SessionSummary>, StoreError> {
+    with_tx(backend, Access::Read, |tx| index::list(tx, filter))
+}
+
+pub fn session(backend: &dyn Backend, id: &str) -> Result<Option<SessionDetail>, StoreError> {
+    with_tx(backend, Access::Read, |tx| {
+        let mut events = Vec::new();
+        tx.query(
+            &format!("SELECT {RECORD_COLUMNS} FROM records WHERE session_id = $1 ORDER BY seq, id"),
+            &[id.into()],
+            &mut |row| {
+                let row = record_row(row)?;
+                let event = row.event().map_err(|e| {
+                    StoreError::Other(format!("session {id} record {}: {e}", row.seq))
+                })?;
+                events.push(event);
+                Ok(())
+            },
+        )?;
+        Ok((!events.is_empty()).then(|| SessionDetail::from_events(events)))
+    })
+}
+
+pub fn export(
+    backend: &dyn Backend,
+    filter: &SessionFilter,
+    out: &mut dyn Write,
+) -> Result<u64, StoreError> {
+    with_tx(backend, Access::Read, |tx| {
+        let mut lines = 0;
+        for summary in index::list(tx, filter)? {
+            tx.query(
+                &format!("SELECT {RECORD_COLUMNS} FROM records WHERE session_id = $1 ORDER BY id"),
+                &[summary.id.as_str().into()],
+                &mut |row| {
+                    let line = export_line(&record_row(row)?);
+                    out.write_all(line.as_bytes()).map_err(StoreError::Output)?;
+                    lines += 1;
+                    Ok(())
+                },
+            )?;
+        }
+        out.flush().map_err(StoreError::Output)?;
+        Ok(lines)
+    })
+}
+
+/// One export line: the record's place in its chain and the event itself.
+pub fn export_line(row: &RecordRow) -> String {
+    let quote = |s: &str| serde_json::to_string(s).expect("strings serialize");
+    format!(
+        "{{\"session_id\":{},\"seq\":{},\"kind\":{},\"at_us\":{},\"prev_hash\":{},\"hash\":{},\"event\":{}}}\n",
+        quote(&row.session_id),
+        row.seq,
+        quote(&row.kind),
+        row.at_us,
+        quote(&row.prev_hash),
+        quote(&row.hash),
+        row.payload
+    )
+}
+
+pub fn verify(backend: &dyn Backend) -> Result<VerifyReport, StoreError> {
+    with_tx(backend, Access::Read, |tx| {
+        let mut verifier = Verifier::new();
+        tx.query(
+            &format!("SELECT {CHECKPOINT_COLUMNS} FROM checkpoints ORDER BY id"),
+            &[],
+            &mut |row| {
+                verifier.checkpoint(&checkpoint_row(row)?);
+                Ok(())
+            },
+        )?;
+        tx.query(
+            &format!("SELECT {RECORD_COLUMNS} FROM records ORDER BY session_id, id"),
+            &[],
+            &mut |row| {
+                verifier.record(&record_row(row)?);
+                Ok(())
+            },
+        )?;
+        Ok(verifier.finish())
+    })
+}
+
+/// Sessions removed per transaction (and per purge checkpoint).
+const PURGE_CHUNK: i64 = 500;
+
+pub fn purge_before(backend: &dyn Backend, cutoff_us: i64) -> Result<u64, StoreError> {
+    let mut total = 0;
+    loop {
+        let purged = with_tx(backend, Access::Write, |tx| {
+            let mut ids = Vec::new();
+            for mut row in query_all(
+                tx,
+                "SELECT session_id FROM sessions WHERE closed_us IS NOT NULL AND closed_us < $1 \
+                 ORDER BY closed_us LIMIT $2",
+                &[cutoff_us.into(), PURGE_CHUNK.into()],
+            )? {
+                ids.push(row.text(0)?);
+            }
+            let mut purged = Heads::new();
+            for id in ids {
+                if let Some(head) = session_head(tx, &id)? {
+                    purged.insert(id.clone(), head);
+                }
+                tx.execute(
+                    "DELETE FROM records WHERE session_id = $1",
+                    &[id.as_str().into()],
+                )?;
+                tx.execute("DELETE FROM sessions WHERE session_id = $1", &[id.into()])?;
+            }
+            if !purged.is_empty() {
+                let last = last_checkpoint(tx)?;
+                let checkpoint = CheckpointRow::seal(
+                    last.as_ref(),
+                    now_us(),
+                    CHECKPOINT_PURGE,
+                    &Heads::new(),
+                    &purged,
+                );
+                insert_checkpoint(tx, &checkpoint)?;
+            }
+            Ok(purged.len() as u64)
+        })?;
+        total += purged;
+        if purged < PURGE_CHUNK as u64 {
+            return Ok(total);
+        }
+    }
+}
+
+const RECORD_COLUMNS: &str = "session_id, seq, kind, at_us, payload, prev_hash, hash";
+const CHECKPOINT_COLUMNS: &str = "id, at_us, kind, heads, purged, prev_hash, hash";
+
+fn record_row(mut row: Row) -> Result<RecordRow, StoreError> {
+    Ok(RecordRow {
+        session_id: row.text(0)?,
+        seq: row.int(1)?,
+        kind: row.text(2)?,
+        at_us: row.int(3)?,
+        payload: row.text(4)?,
+        prev_hash: row.text(5)?,
+        hash: row.text(6)?,
+    })
+}
+
+fn checkpoint_row(mut row: Row) -> Result<CheckpointRow, StoreError> {
+    Ok(CheckpointRow {
+        id: row.int(0)?,
+        at_us: row.int(1)?,
+        kind: row.text(2)?,
+        heads: row.text(3)?,
+        purged: row.text(4)?,
+        prev_hash: row.text(5)?,
+        hash: row.text(6)?,
+    })
+}
+
+/// Records per INSERT statement (7 parameters each; SQLite allows 32,766).
+const INSERT_CHUNK: usize = 64;
+
+/// One multi-row INSERT: a round trip per chunk rather than per record.
+fn insert_records(tx: &dyn Tx, rows: &[RecordRow]) -> Result<(), StoreError> {
+    let mut sql = format!("INSERT INTO records ({RECORD_COLUMNS}) VALUES ");
+    let mut params = Vec::with_capacity(rows.len() * 7);
+    for (i, row) in rows.iter().enumerate() {
+        let n = i * 7;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6,
+            n + 7
+        ));
+        params.extend([
+            row.session_id.as_str().into(),
+            row.seq.into(),
+            row.kind.as_str().into(),
+            row.at_us.into(),
+            row.payload.as_str().into(),
+            row.prev_hash.as_str().into(),
+            row.hash.as_str().into(),
+        ]);
+    }
+    tx.execute(&sql, &params)?;
+    Ok(())
+}
+
+fn insert_checkpoint(tx: &dyn Tx, row: &CheckpointRow) -> Result<(), StoreError> {
+    tx.execute(
+        &format!(
+            "INSERT INTO checkpoints ({CHECKPOINT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        ),
+        &[
+            row.id.into(),
+            row.at_us.into(),
+            row.kind.as_str().into(),
+            row.heads.as_str().into(),
+            row.purged.as_str().into(),
+            row.prev_hash.as_str().into(),
+            row.hash.as_str().into(),
+        ],
+    )?;
+    Ok(())
+}
+
+fn last_checkpoint(tx: &dyn Tx) -> Result<Option<CheckpointHead>, StoreError> {
+    let mut rows = query_all(
+        tx,
+        "SELECT id, hash FROM checkpoints ORDER BY id DESC LIMIT 1",
+        &[],
+    )?;
+    rows.pop()
+        .map(|mut row| {
+            Ok(CheckpointHead {
+                id: row.int(0)?,
+                hash: row.text(1)?,
+            })
+        })
+        .transpose()
+}
+
+fn session_head(tx: &dyn Tx, id: &str) -> Result<Option<Head>, StoreError> {
+    let mut rows = query_all(
+        tx,
+        "SELECT seq, hash FROM records WHERE session_id = $1 ORDER BY id DESC LIMIT 1",
+        &[id.into()],
+    )?;
+    rows.pop()
+        .map(|mut row| {
+            Ok(Head {
+                seq: row.int(0)?,
+                hash: row.text(1)?,
+            })
+        })
+        .transpose()
+}

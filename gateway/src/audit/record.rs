@@ -1,0 +1,103 @@
+//! What the recorder stores: a session opening, each statement with its decision and
+//! the rows as the client saw them, and the session closing. These are the payloads of
+//! the hash chain ([`super::chain`]); their JSON is what is hashed, so a field added
+//! later must be optional (`#[serde(default)]`) to keep old records readable.
+
+use serde::{Deserialize, Serialize};
+
+/// A session was admitted: who connected, from which process, to where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionOpened {
+    pub session_id: String,
+    /// The binding the process matched.
+    pub identity: String,
+    pub cgroup: String,
+    pub pid: u32,
+    pub uid: u32,
+    pub comm: String,
+    /// The address the client meant to reach (before redirection).
+    pub destination: String,
+    /// The upstream role and database the session runs as.
+    pub role: String,
+    pub database: String,
+    pub client_tls: bool,
+    /// As the client claimed it in the startup packet.
+    pub application_name: Option<String>,
+    pub at_us: i64,
+}
+
+/// An error the server (or the gateway) returned for a statement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    pub sqlstate: String,
+    pub message: String,
+}
+
+/// One statement: what was asked, what was decided, and what came back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementRecord {
+    pub session_id: String,
+    pub text: String,
+    pub fingerprint: String,
+    /// `allowed`, `refused` or `needs approval`.
+    pub decision: String,
+    /// The rule that decided, when one did.
+    pub rule: Option<String>,
+    pub approval: Option<String>,
+    pub started_at_us: i64,
+    pub duration_us: i64,
+    pub command_tag: Option<String>,
+    /// Rows returned or affected.
+    pub rows: Option<u64>,
+    pub error: Option<ErrorInfo>,
+    /// Result columns and rows as sent to the client (after masking), up to the caps.
+    pub columns: Vec<String>,
+    pub result_rows: Vec<Vec<Option<String>>>,
+    /// Set when `result_rows` stops short of what was sent.
+    pub truncated: bool,
+}
+
+/// The session ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionClosed {
+    pub session_id: String,
+    pub at_us: i64,
+    pub reason: String,
+}
+
+/// One record of a session, in the order it happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    Opened(SessionOpened),
+    Statement(StatementRecord),
+    Closed(SessionClosed),
+}
+
+impl Event {
+    pub fn session_id(&self) -> &str {
+        match self {
+            Event::Opened(e) => &e.session_id,
+            Event::Statement(e) => &e.session_id,
+            Event::Closed(e) => &e.session_id,
+        }
+    }
+
+    /// The `kind` column: `opened`, `statement` or `closed` (the same as the JSON tag).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::Opened(_) => "opened",
+            Event::Statement(_) => "statement",
+            Event::Closed(_) => "closed",
+        }
+    }
+
+    /// When it happened (a statement: when it started).
+    pub fn at_us(&self) -> i64 {
+        match self {
+            Event::Opened(e) => e.at_us,
+            Event::Statement(e) => e.started_at_us,
+            Event::Closed(e) => e.at_us,
+        }
+    }
+}

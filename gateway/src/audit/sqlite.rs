@@ -1,0 +1,257 @@
+//! The embedded back end: one SQLite file under the state directory, WAL with
+//! `synchronous = FULL`, so an append is on disk when it returns.
+
+use std::{
+    fs,
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use rusqlite::{types::ValueRef, Connection, ErrorCode};
+
+use super::{
+    db::{Access, Backend, Row, Tx, Value},
+    ops,
+    record::Event,
+    store::{AuditStore, SessionDetail, SessionFilter, SessionSummary, StoreError},
+    verify::VerifyReport,
+};
+
+/// Schema migrations, in order; `schema_version` holds how many have run.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE records (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        at_us BIGINT NOT NULL,
+        payload TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX records_session ON records (session_id, id);
+    CREATE TABLE checkpoints (
+        id INTEGER PRIMARY KEY,
+        at_us BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        heads TEXT NOT NULL,
+        purged TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE TABLE sessions (
+        session_id TEXT PRIMARY KEY,
+        identity TEXT NOT NULL DEFAULT '',
+        cgroup TEXT NOT NULL DEFAULT '',
+        pid BIGINT NOT NULL DEFAULT 0,
+        comm TEXT NOT NULL DEFAULT '',
+        opened_us BIGINT NOT NULL,
+        closed_us BIGINT,
+        statements BIGINT NOT NULL DEFAULT 0,
+        allowed BIGINT NOT NULL DEFAULT 0,
+        refused BIGINT NOT NULL DEFAULT 0,
+        needs_approval BIGINT NOT NULL DEFAULT 0
+    );
+    CREATE INDEX sessions_opened ON sessions (opened_us);
+    CREATE INDEX sessions_closed ON sessions (closed_us);
+"];
+
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (or creates, mode 0600, with its directory) the store at `path` and brings
+    /// its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| io_error(&format!("creating {}", dir.display()), e))?;
+        }
+        // SQLite gives the -wal and -shm files the database file's mode.
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| io_error(&format!("creating {}", path.display()), e))?;
+        let conn = Connection::open(path).map_err(map_err)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(map_err)?;
+        // One multi-row INSERT per batch size, besides the fixed statements.
+        conn.set_prepared_statement_cache_capacity(96);
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(map_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Other(format!(
+                "{}: journal mode {mode}, not WAL",
+                path.display()
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous = FULL")
+            .map_err(map_err)?;
+        let store = Self {
+            conn,
+            path: path.to_path_buf(),
+        };
+        ops::migrate(&store, "", MIGRATIONS)?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version this build creates.
+    pub fn schema_version() -> i64 {
+        ops::known_version(MIGRATIONS)
+    }
+}
+
+impl AuditStore for SqliteStore {
+    fn append(&mut self, events: &[Event]) -> Result<(), StoreError> {
+        ops::append(self, events)
+    }
+
+    fn sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionSummary>, StoreError> {
+        ops::sessions(self, filter)
+    }
+
+    fn session(&self, id: &str) -> Result<Option<SessionDetail>, StoreError> {
+        ops::session(self, id)
+    }
+
+    fn export(
+        &self,
+        filter: &SessionFilter,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, StoreError> {
+        ops::export(self, filter, out)
+    }
+
+    fn verify(&self) -> Result<VerifyReport, StoreError> {
+        ops::verify(self)
+    }
+
+    fn purge_before(&mut self, cutoff_us: i64) -> Result<u64, StoreError> {
+        ops::purge_before(self, cutoff_us)
+    }
+}
+
+impl Backend for SqliteStore {
+    fn transaction(
+        &self,
+        access: Access,
+        f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        // A read transaction sees one snapshot of the WAL; a write takes the lock first.
+        let begin = match access {
+            Access::Read => "BEGIN DEFERRED",
+            Access::Write => "BEGIN IMMEDIATE",
+        };
+        self.conn.execute_batch(begin).map_err(map_err)?;
+        let result = f(self).and_then(|()| self.conn.execute_batch("COMMIT").map_err(map_err));
+        if result.is_err() && !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        result
+    }
+}
+
+impl Tx for SqliteStore {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        let mut stmt = self.conn.prepare_cached(&numbered(sql)).map_err(map_err)?;
+        let n = stmt
+            .execute(rusqlite::params_from_iter(params.iter().map(to_sql)))
+            .map_err(map_err)?;
+        Ok(n as u64)
+    }
+
+    fn query(
+        &self,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(Row) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(&numbered(sql)).map_err(map_err)?;
+        let columns = stmt.column_count();
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params.iter().map(to_sql)))
+            .map_err(map_err)?;
+        while let Some(row) = rows.next().map_err(map_err)? {
+            let mut values = Vec::with_capacity(columns);
+            for i in 0..columns {
+                values.push(match row.get_ref(i).map_err(map_err)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(v) => Value::Int(v),
+                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    other => {
+                        return Err(StoreError::Other(format!(
+                            "column {i}: unexpected {:?}",
+                            other.data_type()
+                        )))
+                    }
+                });
+            }
+            each(Row(values))?;
+        }
+        Ok(())
+    }
+
+    fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        self.conn.execute_batch(sql).map_err(map_err)
+    }
+}
+
+/// `$1` (the shared SQL's parameters) to `?1`: SQLite reads `$1` as a named parameter,
+/// numbered by first appearance rather than by its digits.
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(|d| d.is_ascii_digit()) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn to_sql(value: &Value) -> rusqlite::types::Value {
+    match value {
+        Value::Null => rusqlite::types::Value::Null,
+        Value::Int(v) => rusqlite::types::Value::Integer(*v),
+        Value::Text(s) => rusqlite::types::Value::Text(s.clone()),
+    }
+}
+
+/// Sorts SQLite's failures into "cannot write now" and "damaged".
+fn map_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(
+            ErrorCode::DiskFull
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::CannotOpen
+            | ErrorCode::ReadOnly
+            | ErrorCode::DatabaseBusy
+            | ErrorCode::DatabaseLocked
+            | ErrorCode::PermissionDenied
+            | ErrorCode::FileLockingProtocolFailed
+            | ErrorCode::OutOfMemory,
+        ) => StoreError::Unavailable(e.to_string()),
+        Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => {
+            StoreError::Corrupt(e.to_string())
+        }
+        _ => StoreError::Other(e.to_string()),
+    }
+}
+
+fn io_error(what: &str, e: std::io::Error) -> StoreError {
+    StoreError::Unavailable(format!("{what}: {e}"))
+}
