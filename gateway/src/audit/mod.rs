@@ -25,3 +25,13 @@ pub use record::{ErrorInfo, Event, SessionClosed, SessionOpened, StatementRecord
 pub use sqlite::SqliteStore;
 pub use store::{AuditStore, SessionDetail, SessionFilter, SessionSummary, StoreError};
 pub use verify::{Problem, ProblemKind, VerifyReport};
+
+/// Opens the store the configuration names.
+pub fn open(store: &crate::config::RecordingStore) -> Result<Box<dyn AuditStore>, StoreError> {
+    Ok(match store {
+        crate::config::RecordingStore::Sqlite { path } => Box::new(SqliteStore::open(path)?),
+        crate::config::RecordingStore::Postgres { conninfo } => {
+            Box::new(PostgresStore::connect(conninfo)?)
+        }
+    })
+}

@@ -31,6 +31,8 @@ pub struct File {
     pub deny: Vec<RuleTable>,
     #[serde(default)]
     pub baseline_override: Vec<OverrideTable>,
+    #[serde(default)]
+    pub recording: Option<RecordingTable>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -114,4 +116,16 @@ pub struct OverrideTable {
     pub identities: Option<Spanned<Vec<String>>>,
     pub groups: Option<Spanned<Vec<String>>>,
     pub reason: Option<Spanned<String>>,
+}
+
+/// `[recording]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingTable {
+    pub store: Option<Spanned<String>>,
+    pub path: Option<Spanned<PathBuf>>,
+    pub conninfo: Option<Spanned<String>>,
+    pub max_rows: Option<Spanned<usize>>,
+    pub max_bytes: Option<Spanned<usize>>,
+    pub retention: Option<Spanned<String>>,
 }

@@ -5,6 +5,7 @@
 mod error;
 mod file;
 mod policy;
+mod recording;
 mod subject;
 
 use std::{
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use error::{ConfigError, Location};
+pub use recording::{Recording, RecordingStore};
 pub use subject::Subject;
 
 pub const DEFAULT_LISTEN_PORT: u16 = 15432;
@@ -36,6 +38,8 @@ pub struct Config {
     pub exempt: Vec<Exemption>,
     /// The SQL policy (`[[allow]]`, `[[deny]]`, `[[baseline_override]]`).
     pub policy: std::sync::Arc<crate::policy::Policy>,
+    /// Where session records are kept (`[recording]`).
+    pub recording: Recording,
 }
 
 #[derive(Debug, Clone)]
@@ -195,6 +199,7 @@ impl Validator<'_> {
         let bindings = self.bindings(raw.bind, &identities)?;
         let exempt = self.exemptions(raw.exempt, &bindings)?;
         let policy = self.policy(raw.allow, raw.deny, raw.baseline_override, &identities)?;
+        let recording = self.recording(raw.recording, &gateway.state_dir)?;
         Ok(Config {
             gateway,
             intercept,
@@ -204,6 +209,7 @@ impl Validator<'_> {
             bindings,
             exempt,
             policy: std::sync::Arc::new(policy),
+            recording,
         })
     }
 
