@@ -49,6 +49,13 @@ impl TextCache {
 
 static SHARED: LazyLock<[Mutex<TextCache>; 2]> = LazyLock::new(Default::default);
 
+/// Classifications by statement shape (the text with its literals blanked),
+/// for statements whose classification provably does not depend on literal
+/// values: `SELECT ... WHERE id = 1` and `... = 2` are judged once. Clients
+/// that inline values (pgbench -M simple, most ORMs' simple mode) send a new
+/// text each time; the shape saves the parse.
+static SHAPES: LazyLock<Mutex<TextCache>> = LazyLock::new(Default::default);
+
 /// Classifies `text`, from the session's or the shared cache when it was
 /// seen before.
 pub fn classified(local: &mut TextCache, dialect: Dialect, text: &str) -> Arc<Classified> {
@@ -57,20 +64,131 @@ pub fn classified(local: &mut TextCache, dialect: Dialect, text: &str) -> Arc<Cl
     }
     let shared = &SHARED[usize::from(dialect.standard_conforming_strings)];
     let cached = shared.lock().ok().and_then(|c| c.get(text).cloned());
-    let result = cached.unwrap_or_else(|| {
-        let fresh = Arc::new(classify(text, dialect));
-        if let Ok(mut cache) = shared.lock() {
-            cache.insert(text, &fresh, SHARED_ENTRIES, SHARED_BYTES);
-        }
-        fresh
-    });
+    let result = cached.unwrap_or_else(|| by_shape(dialect, text));
     local.insert(text, &result, SESSION_ENTRIES, SESSION_BYTES);
     result
+}
+
+/// Classifies a text not seen before: from the shape cache when a text of
+/// the same shape was judged, else by parsing (and keeping the result).
+fn by_shape(dialect: Dialect, text: &str) -> Arc<Classified> {
+    // The scanner reads strings as standard_conforming_strings = on.
+    let key = dialect
+        .standard_conforming_strings
+        .then(|| shape_key(text))
+        .flatten();
+    if let Some(key) = &key {
+        if let Some(hit) = SHAPES.lock().ok().and_then(|c| c.get(key).cloned()) {
+            return hit;
+        }
+    }
+    let fresh = Arc::new(classify(text, dialect));
+    if let Ok(mut cache) = SHARED[usize::from(dialect.standard_conforming_strings)].lock() {
+        cache.insert(text, &fresh, SHARED_ENTRIES, SHARED_BYTES);
+    }
+    if let Some(key) = key.filter(|_| literal_independent(&fresh)) {
+        if let Ok(mut cache) = SHAPES.lock() {
+            cache.insert(&key, &fresh, SHARED_ENTRIES, SHARED_BYTES);
+        }
+    }
+    fresh
+}
+
+/// The statement's tokens as PostgreSQL's own scanner reads them, with
+/// every literal replaced by its kind and comments dropped.
+fn shape_key(text: &str) -> Option<String> {
+    use pg_query::protobuf::Token;
+    if text.contains('\0') || text.len() > CACHEABLE_TEXT_LEN {
+        return None;
+    }
+    let scanned = pg_query::scan(text).ok()?;
+    let mut key = String::with_capacity(text.len() + scanned.tokens.len());
+    for token in &scanned.tokens {
+        match Token::try_from(token.token) {
+            Ok(
+                Token::Iconst
+                | Token::Fconst
+                | Token::Sconst
+                | Token::Usconst
+                | Token::Bconst
+                | Token::Xconst,
+            ) => key.push_str(&format!("\u{1}{}", token.token)),
+            Ok(Token::SqlComment | Token::CComment) => continue,
+            _ => key.push_str(text.get(token.start as usize..token.end as usize)?),
+        }
+        key.push('\0');
+    }
+    Some(key)
+}
+
+/// Whether a classification would be the same for any literal values: plain
+/// queries and data changes whose facts come from names alone. Literals
+/// matter to set_config (its setting name), COPY (file names), EXPLAIN
+/// (option values), DO and CREATE FUNCTION (bodies), and the session
+/// statements; those are never reused by shape.
+fn literal_independent(classified: &Classified) -> bool {
+    let Classified::Statements(statements) = classified else {
+        return false;
+    };
+    !statements.is_empty()
+        && statements.iter().all(|s| {
+            matches!(
+                s.command.as_str(),
+                "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "MERGE"
+            ) && s.baseline.is_empty()
+                && s.unjudgeable.is_none()
+                && s.languages.is_empty()
+                && s.effects.is_empty()
+                && !s.builtin_calls.iter().any(|f| f == "set_config")
+                && !s.functions.iter().any(|f| f.name == "set_config")
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shapes_blank_literals_and_comments_only() {
+        let a = shape_key("SELECT * FROM t WHERE id = 1 AND s = 'x' /* c */").unwrap();
+        let b = shape_key("select * from t where id = 2 and s = 'yy'").unwrap();
+        assert_ne!(a, b, "keywords keep their spelling");
+        let c = shape_key("SELECT * FROM t WHERE id = 99 AND s = E'z' -- c").unwrap();
+        assert_eq!(a, c);
+        assert_ne!(
+            a,
+            shape_key("SELECT * FROM u WHERE id = 1 AND s = 'x'").unwrap()
+        );
+        assert_ne!(
+            shape_key("SELECT 'a' FROM t").unwrap(),
+            shape_key("SELECT \"a\" FROM t").unwrap()
+        );
+        // The dollar-quoted text is one literal: what hides inside is blanked with it.
+        assert_eq!(
+            shape_key("SELECT $$; DELETE FROM t$$").unwrap(),
+            shape_key("SELECT 'x'").unwrap()
+        );
+    }
+
+    #[test]
+    fn only_literal_independent_classifications_are_shared_by_shape() {
+        let dialect = Dialect::default();
+        for (sql, shareable) in [
+            ("SELECT * FROM t WHERE id = 1", true),
+            ("UPDATE t SET n = 2 WHERE id = 1", true),
+            ("SELECT set_config('search_path', 'x', false)", false),
+            ("COPY t FROM '/etc/passwd'", false),
+            ("EXPLAIN (ANALYZE false) DELETE FROM t", false),
+            ("DO 'BEGIN DELETE FROM t; END'", false),
+            ("SET search_path = 'x'", false),
+        ] {
+            assert_eq!(
+                literal_independent(&classify(sql, dialect)),
+                shareable,
+                "{sql}"
+            );
+        }
+    }
 
     #[test]
     fn bounded_by_bytes_and_entries() {
