@@ -144,18 +144,25 @@ fn micros(ns: u64) -> String {
     }
 }
 
-/// One side of the comparison, summed over its runs at one point.
-#[derive(Default, Clone, Copy)]
+/// One side of the comparison at one point: each run's throughput, and the
+/// gateway's CPU time and transactions summed over the runs.
+#[derive(Default, Clone)]
 struct Side {
-    tps: f64,
-    runs: u32,
+    tps: Vec<f64>,
     transactions: u64,
     cpu: Duration,
 }
 
 impl Side {
-    fn mean_tps(&self) -> f64 {
-        self.tps / f64::from(self.runs.max(1))
+    /// The median run: one run disturbed by the shared machine moves it little.
+    fn median_tps(&self) -> f64 {
+        let mut tps = self.tps.clone();
+        tps.sort_by(f64::total_cmp);
+        match tps.len() {
+            0 => f64::NAN,
+            n if n % 2 == 1 => tps[n / 2],
+            n => (tps[n / 2 - 1] + tps[n / 2]) / 2.0,
+        }
     }
 
     fn cpu_per_10k(&self) -> Option<Duration> {
@@ -237,8 +244,7 @@ pub fn throughput(db: &Database, seconds: u32, verdicts: &mut Verdicts) -> Resul
                 if let Some((b, a)) = before.zip(cpu::used(pid)) {
                     side.cpu += a.saturating_sub(b);
                 }
-                side.tps += run.tps;
-                side.runs += 1;
+                side.tps.push(run.tps);
                 side.transactions += run.transactions;
                 println!(
                     "bench: policy: -M {mode}, {clients} client(s), run {}/{}, policy {:<3} {:>9.0} tps",
@@ -263,7 +269,7 @@ pub fn throughput(db: &Database, seconds: u32, verdicts: &mut Verdicts) -> Resul
 
     println!(
         "\npgbench -S through cordon, policy on (the bench policy) vs off (no judging), \
-         {seconds} s per run, mean of {} runs each",
+         {seconds} s per run, median of {} runs each",
         ORDER.len() / 2
     );
     println!(
@@ -278,21 +284,21 @@ pub fn throughput(db: &Database, seconds: u32, verdicts: &mut Verdicts) -> Resul
     for (mode, clients, on, off) in &results {
         println!(
             "-M {mode:<8} {clients:>7}  {:>10.0}  {:>10.0}  {:>5.2}x  {:>16}  {:>16}",
-            off.mean_tps(),
-            on.mean_tps(),
-            on.mean_tps() / off.mean_tps(),
+            off.median_tps(),
+            on.median_tps(),
+            on.median_tps() / off.median_tps(),
             ms(off.cpu_per_10k()),
             ms(on.cpu_per_10k())
         );
     }
     for (mode, clients, on, off) in &results {
-        let ratio = on.mean_tps() / off.mean_tps();
+        let ratio = on.median_tps() / off.median_tps();
         verdicts.add(
             format!(
                 "policy on >= {TPS_RATIO_TARGET:.2}x policy off, -M {mode}, {clients} client(s): \
                  {ratio:.2}x ({:.0} vs {:.0} tps)",
-                on.mean_tps(),
-                off.mean_tps()
+                on.median_tps(),
+                off.median_tps()
             ),
             ratio.is_finite().then_some(ratio >= TPS_RATIO_TARGET),
         );
