@@ -7,6 +7,7 @@
 //! Everything here creates real kernel state (cgroups, pinned BPF programs, processes),
 //! so every fixture removes what it created on drop, and the tests check that it did.
 
+pub mod bench_policy;
 pub mod cgroup;
 pub mod client_libs;
 pub mod clients;

@@ -12,6 +12,15 @@ pub fn workspace() -> PathBuf {
     cordon_e2e::workspace_dir()
 }
 
+/// A binary of the release build: `$CARGO_TARGET_DIR/release/NAME`, else
+/// `<workspace>/target/release/NAME`.
+pub fn release_bin(name: &str) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace().join("target"), PathBuf::from)
+        .join("release")
+        .join(name)
+}
+
 /// `cargo` as the outer cargo invoked us, else from PATH.
 pub fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));

@@ -32,7 +32,9 @@ enum Command {
     /// A narrated demonstration on a throwaway PostgreSQL.
     Demo,
     /// pgbench -S directly, through Cordon and through PgBouncer, side by side;
-    /// then Cordon's memory per idle session and during a 1 GiB result.
+    /// the SQL policy's cost (classification per statement, pgbench -S with the
+    /// policy on and off); then Cordon's memory per idle session and during a
+    /// 1 GiB result.
     Bench {
         /// Seconds per run.
         #[arg(long, default_value_t = 10)]

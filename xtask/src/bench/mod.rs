@@ -5,6 +5,9 @@
 //!   prepared protocols at 1, 8 and 16 clients. Every path logs in as the same
 //!   role over TCP to the same server; only the path differs. Besides throughput
 //!   it reports latency at one client and each relay's CPU time per 10,000 queries.
+//! - `policy`: what the SQL policy costs: classification per statement
+//!   (`policy-bench`, uncached and cached) and pgbench -S through Cordon with a
+//!   realistic policy on versus off (no statement judging), alternating runs.
 //! - `memory`: the daemon's memory per idle session and during a 1 GiB result.
 //!
 //! The verdicts against the issues' targets come last, for both sections.
@@ -13,6 +16,7 @@ mod cpu;
 mod memory;
 mod pgbench;
 mod pgbouncer;
+mod policy;
 mod report;
 
 use std::{fmt, process::ExitCode, time::Duration};
@@ -71,6 +75,8 @@ pub struct Point {
 pub enum Section {
     /// Throughput, latency and CPU against direct and PgBouncer.
     Pgbench,
+    /// Classification cost per statement, and pgbench -S with the policy on and off.
+    Policy,
     /// Memory per idle session and during a 1 GiB result.
     Memory,
 }
@@ -83,12 +89,35 @@ pub fn run(seconds: u32, scale: u32, strict: bool, only: Option<Section>) -> Res
         setup::ensure_optional("pgbouncer", "pgbouncer");
     }
     cmd::run(cmd::cargo().args(["build", "--release", "-p", "cordon"]))?;
-    cmd::run(cmd::cargo().args(["build", "-p", "cordon-e2e", "--bins"]))?;
-    std::env::set_var("CORDON_BIN", cmd::workspace().join("target/release/cordon"));
+    cmd::run(cmd::cargo().args([
+        "build",
+        "-p",
+        "cordon-e2e",
+        "-p",
+        "cordon-test-bins",
+        "--bins",
+    ]))?;
+    if wanted(Section::Policy) {
+        cmd::run(
+            cmd::cargo()
+                .args(["build", "--release", "-p", "cordon-test-bins"])
+                .args(policy::BINARIES.iter().flat_map(|name| ["--bin", name])),
+        )?;
+    }
+    std::env::set_var("CORDON_BIN", cmd::release_bin("cordon"));
 
     let mut verdicts = Verdicts::default();
-    if wanted(Section::Pgbench) {
-        throughput(seconds, scale, &mut verdicts)?;
+    if wanted(Section::Policy) {
+        policy::micro(&mut verdicts)?;
+    }
+    if wanted(Section::Pgbench) || wanted(Section::Policy) {
+        let db = Database::load(scale)?;
+        if wanted(Section::Pgbench) {
+            throughput(&db, seconds, scale, &mut verdicts)?;
+        }
+        if wanted(Section::Policy) {
+            policy::throughput(&db, seconds, &mut verdicts)?;
+        }
     }
     if wanted(Section::Memory) {
         memory::run(&mut verdicts);
@@ -101,33 +130,46 @@ pub fn run(seconds: u32, scale: u32, strict: bool, only: Option<Section>) -> Res
     })
 }
 
-/// The pgbench section: tables now, verdicts into `verdicts`.
-fn throughput(seconds: u32, scale: u32, verdicts: &mut Verdicts) -> Result<()> {
-    println!("bench: starting PostgreSQL and loading pgbench data (scale {scale})");
-    let pg = TestPostgres::start();
-    let password = unique_name("bench-pw");
-    pg.create_role(ROLE, &password);
-    let mut init = std::process::Command::new(pg_bin("pgbench"));
-    clean_pg_env(&mut init);
-    init.arg("-i")
-        .args(["-s", &scale.to_string(), "-q"])
-        .arg("-h")
-        .arg(pg.socket_dir())
-        .args(["-p", &pg.port().to_string(), "-U", "postgres", "postgres"]);
-    run_child(&mut init, Duration::from_secs(600)).expect_success("pgbench -i");
-    pg.psql_admin(&format!("GRANT pg_read_all_data TO {ROLE}"));
+/// The throwaway server the pgbench runs of every section share, with
+/// pgbench's tables loaded and the role every path logs in as.
+pub struct Database {
+    pub pg: TestPostgres,
+    pub password: String,
+}
 
+impl Database {
+    fn load(scale: u32) -> Result<Self> {
+        println!("bench: starting PostgreSQL and loading pgbench data (scale {scale})");
+        let pg = TestPostgres::start();
+        let password = unique_name("bench-pw");
+        pg.create_role(ROLE, &password);
+        let mut init = std::process::Command::new(pg_bin("pgbench"));
+        clean_pg_env(&mut init);
+        init.arg("-i")
+            .args(["-s", &scale.to_string(), "-q"])
+            .arg("-h")
+            .arg(pg.socket_dir())
+            .args(["-p", &pg.port().to_string(), "-U", "postgres", "postgres"]);
+        run_child(&mut init, Duration::from_secs(600)).expect_success("pgbench -i");
+        pg.psql_admin(&format!("GRANT pg_read_all_data TO {ROLE}"));
+        Ok(Database { pg, password })
+    }
+}
+
+/// The pgbench section: tables now, verdicts into `verdicts`.
+fn throughput(db: &Database, seconds: u32, scale: u32, verdicts: &mut Verdicts) -> Result<()> {
+    let Database { pg, password } = db;
     let base = CgroupGuard::create(&format!("/{}", unique_name("cordon-bench")));
     let agent = CgroupGuard::create(&format!("{}/agent", base.path()));
     let direct = CgroupGuard::create(&format!("{}/direct", base.path()));
     let gateway = GatewayBuilder::new()
-        .endpoint_for(&pg)
-        .credential(ROLE, &password)
+        .endpoint_for(pg)
+        .credential(ROLE, password)
         .identity("bench", ROLE, &[])
         .bind(agent.path(), "bench")
         .exempt(direct.path(), "bench: direct baseline and PgBouncer")
         .start();
-    let bouncer = PgBouncer::start(&direct, &pg, ROLE, &password);
+    let bouncer = PgBouncer::start(&direct, pg, ROLE, password);
     let logs = TempDir::new("cordon-bench-logs");
     let mut paths = vec![Path::Direct, Path::Cordon];
     if bouncer.is_some() {
@@ -149,6 +191,7 @@ fn throughput(seconds: u32, scale: u32, verdicts: &mut Verdicts) -> Result<()> {
                 let before = relay.and_then(cpu::used);
                 let run = pgbench::select_only(&pgbench::Request {
                     cgroup,
+                    host: "127.0.0.1",
                     port,
                     role: ROLE,
                     password: login_password,
@@ -187,7 +230,6 @@ fn throughput(seconds: u32, scale: u32, verdicts: &mut Verdicts) -> Result<()> {
     drop(bouncer);
     drop(gateway);
     drop((direct, agent, base));
-    drop(pg);
 
     report::print(&points, seconds, scale, sessions);
     report::targets(&points, verdicts);

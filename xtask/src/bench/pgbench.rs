@@ -23,6 +23,8 @@ impl Run {
 
 pub struct Request<'a> {
     pub cgroup: &'a CgroupGuard,
+    /// The address connected to (pgbench's `-h`).
+    pub host: &'a str,
     pub port: u16,
     pub role: &'a str,
     pub password: Option<&'a str>,
@@ -33,7 +35,7 @@ pub struct Request<'a> {
     pub log_dir: Option<&'a Path>,
 }
 
-/// `pgbench -S` from inside the cgroup to 127.0.0.1.
+/// `pgbench -S` from inside the cgroup to `host` over TCP.
 pub fn select_only(r: &Request) -> Result<Run> {
     let mut cmd = r.cgroup.command(pg_bin("pgbench"));
     clean_pg_env(&mut cmd);
@@ -49,7 +51,7 @@ pub fn select_only(r: &Request) -> Result<Run> {
             "-T",
             &r.seconds.to_string(),
             "-h",
-            "127.0.0.1",
+            r.host,
             "-p",
             &r.port.to_string(),
         ])
