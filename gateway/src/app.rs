@@ -50,6 +50,8 @@ pub fn main_with(phases: Arc<dyn PhaseFactory>) -> ExitCode {
             json,
             sql,
         } => return explain(&config, &identity, &search_path, json, &sql),
+        Command::Sessions { command } => return crate::audit_cli::sessions(command),
+        Command::Audit { command } => return crate::audit_cli::audit(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

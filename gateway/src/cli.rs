@@ -83,6 +83,127 @@ pub enum Command {
         #[arg(long)]
         pin_dir: Option<PathBuf>,
     },
+    /// Recorded sessions: list, show, replay, export (reads the `[recording]` store).
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+    /// The recording store: verify its hash chains, purge old sessions.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+// Exit codes of the `sessions` and `audit` commands: 0 done, 1 failed (or, for
+// `audit verify`, problems found), 2 bad usage, 69 the store cannot be opened,
+// 78 the configuration is wrong.
+#[derive(Subcommand)]
+pub enum SessionsCommand {
+    /// A table of recorded sessions (oldest first): id, identity, cgroup, pid,
+    /// command, opened, closed, statements, refused.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Only sessions with at least one statement so decided.
+        #[arg(long, value_parser = ["allowed", "refused", "needs approval", "needs-approval"])]
+        decision: Option<String>,
+        /// At most this many sessions (the oldest matching; narrow with --since).
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One session: who, from which process, to where, then every statement with its
+    /// decision, timing, text and result.
+    Show {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print the records as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The session id (from `cordon sessions list`).
+        id: String,
+    },
+    /// Play a session back in the terminal as psql showed it, at its original pace.
+    Replay {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Play this many times faster (0.5: half speed).
+        #[arg(long, default_value_t = 1.0, value_parser = parse_speed, conflicts_with = "instant")]
+        speed: f64,
+        /// Print everything at once.
+        #[arg(long)]
+        instant: bool,
+        /// The session id (from `cordon sessions list`).
+        id: String,
+    },
+    /// Every record of the matching sessions as JSON lines (with their hash chain),
+    /// for a SIEM.
+    Export {
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AuditCommand {
+    /// Recompute every hash chain and checkpoint; exit 1 if any record was changed,
+    /// removed, inserted or reordered.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove whole sessions closed before a time (`90d`: ninety days ago), recorded
+    /// in a purge checkpoint.
+    Purge {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// A duration ago (90d, 12h, 30m) or an RFC 3339 time.
+        #[arg(long, value_parser = parse_time_arg)]
+        before: i64,
+    },
+}
+
+/// Where the recording store is: the configuration's `[recording]`.
+#[derive(Args)]
+pub struct StoreArgs {
+    #[arg(long, default_value = DEFAULT_CONFIG)]
+    pub config: PathBuf,
+}
+
+/// Which sessions (times: RFC 3339, or a duration ago such as 90m, 2h, 7d).
+#[derive(Args)]
+pub struct FilterArgs {
+    /// Only this identity's sessions.
+    #[arg(long)]
+    pub identity: Option<String>,
+    /// Sessions still open at or after this time.
+    #[arg(long, value_parser = parse_time_arg)]
+    pub since: Option<i64>,
+    /// Sessions opened before this time.
+    #[arg(long, value_parser = parse_time_arg)]
+    pub until: Option<i64>,
+}
+
+/// A time argument in microseconds since the epoch.
+fn parse_time_arg(text: &str) -> Result<i64, String> {
+    crate::audit_cli::time::parse_time(text, crate::audit_cli::now_us())
+}
+
+fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(speed) if speed.is_finite() && speed > 0.0 => Ok(speed),
+        _ => Err(format!("{text:?}: a positive number (2: twice as fast)")),
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -94,6 +94,9 @@ fn by_shape(dialect: Dialect, text: &str) -> Arc<Classified> {
     fresh
 }
 
+/// Literal kinds become one private-use character each in a shape key.
+const LITERAL_MARK: u32 = 0xE000;
+
 /// The statement's tokens as PostgreSQL's own scanner reads them, with
 /// every literal replaced by its kind and comments dropped.
 fn shape_key(text: &str) -> Option<String> {
@@ -112,7 +115,7 @@ fn shape_key(text: &str) -> Option<String> {
                 | Token::Usconst
                 | Token::Bconst
                 | Token::Xconst,
-            ) => key.push_str(&format!("\u{1}{}", token.token)),
+            ) => key.push(char::from_u32(LITERAL_MARK + token.token as u32)?),
             Ok(Token::SqlComment | Token::CComment) => continue,
             _ => key.push_str(text.get(token.start as usize..token.end as usize)?),
         }

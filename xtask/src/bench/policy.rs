@@ -78,8 +78,8 @@ pub fn micro(verdicts: &mut Verdicts) -> Result<()> {
     let measures = [
         "judge-uncached",
         "judge-uncached-cold",
+        "judge-new-literals",
         "judge-cached",
-        "classify",
         "parse",
     ];
     let rounds = find("judge-uncached", "mix").map_or(0, |q| q.n);
@@ -87,13 +87,13 @@ pub fn micro(verdicts: &mut Verdicts) -> Result<()> {
         "\nstatement classification, µs per statement (p50 / p99), {rounds} statements per measure"
     );
     println!(
-        "judge = PolicyPhases::judge (classify or cache hit, then decide); cold = the CPU caches \
-         evicted before each statement;\nclassify = parse + walk, uncached; parse = pg_query::parse \
-         alone, uncached"
+        "uncached = parse, walk and decide with no cache; cold = the same with the CPU caches \
+         evicted before each statement;\nnew literals = PolicyPhases::judge on new texts (one \
+         classification per shape); cached = judge on repeated texts; parse = pg_query::parse alone"
     );
     println!(
         "{:<17} {:>14} {:>14} {:>14} {:>14} {:>14}",
-        "statements", "judge uncached", "cold", "judge cached", "classify", "parse"
+        "statements", "uncached", "cold", "new literals", "cached", "parse"
     );
     let mut sets: Vec<&str> = Vec::new();
     for q in &lines {

@@ -1,0 +1,518 @@
+//! `cordon sessions ...` and `cordon audit ...`: the operator's view of the recording
+//! store named by the configuration's `[recording]`. Everything but `audit purge` only
+//! reads, so it runs beside the daemon (SQLite in WAL mode lets readers in while it
+//! writes).
+//!
+//! Exit codes: 0 done, 1 failed (or `audit verify` found problems), 2 bad usage,
+//! 69 (EX_UNAVAILABLE) the store cannot be opened or read, 78 (EX_CONFIG) the
+//! configuration is wrong.
+
+pub mod psql;
+pub mod time;
+
+use std::{
+    io::{self, Write},
+    process::ExitCode,
+    time::Duration,
+};
+
+use crate::{
+    audit::{self, AuditStore, SessionDetail, SessionFilter, SessionSummary, StatementRecord},
+    cli::{AuditCommand, FilterArgs, SessionsCommand, StoreArgs},
+    config::{Config, ConfigError, RecordingStore},
+};
+use psql::Align;
+
+/// sysexits EX_UNAVAILABLE: the store cannot be opened or read.
+const EX_UNAVAILABLE: u8 = 69;
+/// sysexits EX_CONFIG: the configuration is wrong.
+const EX_CONFIG: u8 = 78;
+/// The longest single pause of a replay, whatever the recorded gap.
+const MAX_REPLAY_WAIT: Duration = Duration::from_secs(5);
+/// The prompt replayed statements are echoed after (psql's, for a non-superuser).
+const PROMPT: &str = "agent=> ";
+const PROMPT_CONTINUED: &str = "agent-> ";
+
+/// Time now in microseconds since the epoch.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// Why a command stopped, and so its exit code.
+enum Failure {
+    Config(ConfigError),
+    Unavailable(String),
+    Failed(String),
+    /// Whoever read the output stopped reading (`| head`): not an error.
+    Closed,
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Failure::Closed
+        } else {
+            Failure::Failed(format!("writing the output: {e}"))
+        }
+    }
+}
+
+impl From<audit::StoreError> for Failure {
+    fn from(e: audit::StoreError) -> Self {
+        match e {
+            audit::StoreError::Output(e) => e.into(),
+            e if e.is_unavailable() => Failure::Unavailable(e.to_string()),
+            e => Failure::Failed(e.to_string()),
+        }
+    }
+}
+
+fn exit(result: Result<ExitCode, Failure>) -> ExitCode {
+    match result {
+        Ok(code) => code,
+        Err(Failure::Closed) => ExitCode::SUCCESS,
+        Err(Failure::Config(e)) => {
+            eprintln!("cordon: {e}");
+            ExitCode::from(EX_CONFIG)
+        }
+        Err(Failure::Unavailable(message)) => {
+            eprintln!("cordon: {message}");
+            ExitCode::from(EX_UNAVAILABLE)
+        }
+        Err(Failure::Failed(message)) => {
+            eprintln!("cordon: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `cordon sessions ...`.
+pub fn sessions(command: SessionsCommand) -> ExitCode {
+    exit(match command {
+        SessionsCommand::List {
+            store,
+            filter,
+            decision,
+            limit,
+            json,
+        } => list(&store, filter, decision, limit, json),
+        SessionsCommand::Show { store, json, id } => show(&store, &id, json),
+        SessionsCommand::Replay {
+            store,
+            speed,
+            instant,
+            id,
+        } => replay(&store, &id, (!instant).then_some(speed)),
+        SessionsCommand::Export { store, filter } => export(&store, filter),
+    })
+}
+
+/// `cordon audit ...`.
+pub fn audit(command: AuditCommand) -> ExitCode {
+    exit(match command {
+        AuditCommand::Verify { store, json } => verify(&store, json),
+        AuditCommand::Purge { store, before } => purge(&store, before),
+    })
+}
+
+/// The configured store and how to name it in messages (never a conninfo: it may hold
+/// a password).
+struct Opened {
+    store: Box<dyn AuditStore>,
+    name: String,
+}
+
+fn open(args: &StoreArgs) -> Result<Opened, Failure> {
+    let config = Config::load(&args.config).map_err(Failure::Config)?;
+    let name = match &config.recording.store {
+        RecordingStore::Sqlite { path } => {
+            // Opening creates a missing file; an operator's typo should not.
+            if !path.exists() {
+                return Err(Failure::Unavailable(format!(
+                    "no recording store at {} (nothing recorded yet, or [recording] path in {} \
+                     names another file)",
+                    path.display(),
+                    args.config.display()
+                )));
+            }
+            path.display().to_string()
+        }
+        RecordingStore::Postgres { .. } => "the PostgreSQL store ([recording] conninfo)".into(),
+    };
+    let store = audit::open(&config.recording.store)
+        .map_err(|e| Failure::Unavailable(format!("cannot open {name}: {e}")))?;
+    Ok(Opened { store, name })
+}
+
+fn filter_of(args: FilterArgs) -> SessionFilter {
+    SessionFilter {
+        identity: args.identity,
+        since_us: args.since,
+        until_us: args.until,
+        decision: None,
+        limit: None,
+    }
+}
+
+fn list(
+    args: &StoreArgs,
+    filter: FilterArgs,
+    decision: Option<String>,
+    limit: Option<u64>,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let opened = open(args)?;
+    let filter = SessionFilter {
+        decision: decision.map(|d| d.replace('-', " ")),
+        limit,
+        ..filter_of(filter)
+    };
+    let sessions = opened.store.sessions(&filter)?;
+    let mut out = io::stdout().lock();
+    if json {
+        let text =
+            serde_json::to_string_pretty(&sessions).map_err(|e| Failure::Failed(e.to_string()))?;
+        writeln!(out, "{text}")?;
+    } else if sessions.is_empty() {
+        eprintln!("no recorded sessions match");
+    } else {
+        out.write_all(session_table(&sessions).as_bytes())?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `sessions list` table: columns padded to their widest value, numbers right.
+fn session_table(sessions: &[SessionSummary]) -> String {
+    let header = [
+        "ID",
+        "IDENTITY",
+        "CGROUP",
+        "PID",
+        "COMM",
+        "OPENED",
+        "CLOSED",
+        "STATEMENTS",
+        "REFUSED",
+    ];
+    let numeric = [false, false, false, true, false, false, false, true, true];
+    let rows: Vec<[String; 9]> = sessions
+        .iter()
+        .map(|s| {
+            [
+                s.id.clone(),
+                s.identity.clone(),
+                s.cgroup.clone(),
+                s.pid.to_string(),
+                s.comm.clone(),
+                time::format_time(s.opened_at_us),
+                s.closed_at_us
+                    .map_or_else(|| "(open)".to_owned(), time::format_time),
+                s.statements.to_string(),
+                s.refused.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[String]| {
+        let mut text = String::new();
+        for (j, cell) in cells.iter().enumerate() {
+            if j > 0 {
+                text.push_str("  ");
+            }
+            let pad = widths[j] - cell.chars().count();
+            if numeric[j] {
+                text.push_str(&" ".repeat(pad));
+                text.push_str(cell);
+            } else {
+                text.push_str(cell);
+                text.push_str(&" ".repeat(pad));
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&header.map(str::to_owned));
+    for row in &rows {
+        line(row);
+    }
+    out
+}
+
+fn session_of(opened: &Opened, id: &str) -> Result<SessionDetail, Failure> {
+    opened
+        .store
+        .session(id)?
+        .ok_or_else(|| Failure::Failed(format!("no session {id:?} in {}", opened.name)))
+}
+
+fn show(args: &StoreArgs, id: &str, json: bool) -> Result<ExitCode, Failure> {
+    let opened = open(args)?;
+    let detail = session_of(&opened, id)?;
+    let mut out = io::stdout().lock();
+    if json {
+        let text =
+            serde_json::to_string_pretty(&detail).map_err(|e| Failure::Failed(e.to_string()))?;
+        writeln!(out, "{text}")?;
+    } else {
+        out.write_all(describe(id, &detail).as_bytes())?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `sessions show`: the header, then each statement with its decision and result.
+fn describe(id: &str, detail: &SessionDetail) -> String {
+    let mut out = format!("session {id}\n");
+    let mut field = |name: &str, value: String| {
+        out.push_str(&format!("  {:<18}{value}\n", format!("{name}:")));
+    };
+    match &detail.opened {
+        Some(o) => {
+            field("identity", o.identity.clone());
+            field("cgroup", o.cgroup.clone());
+            field(
+                "process",
+                format!("{} (pid {}, uid {})", o.comm, o.pid, o.uid),
+            );
+            field("destination", o.destination.clone());
+            field("role", o.role.clone());
+            field("database", o.database.clone());
+            field("client TLS", if o.client_tls { "yes" } else { "no" }.into());
+            field(
+                "application_name",
+                o.application_name
+                    .clone()
+                    .unwrap_or_else(|| "(none)".into()),
+            );
+            field("opened", time::format_time_ms(o.at_us));
+        }
+        None => field("opened", "(no opening record)".into()),
+    }
+    match &detail.closed {
+        Some(c) => {
+            field("closed", time::format_time_ms(c.at_us));
+            field("reason", c.reason.clone());
+        }
+        None => field("closed", "(still open, or not recorded)".into()),
+    }
+    let refused = detail
+        .statements
+        .iter()
+        .filter(|s| s.decision == "refused")
+        .count();
+    field(
+        "statements",
+        format!("{} ({refused} refused)", detail.statements.len()),
+    );
+    for (n, s) in detail.statements.iter().enumerate() {
+        // An empty line between statements (a result table ends with one already).
+        if !out.ends_with("\n\n") {
+            out.push('\n');
+        }
+        let mut decided = s.decision.clone();
+        if let Some(rule) = &s.rule {
+            decided.push_str(&format!(" by rule {rule}"));
+        }
+        if let Some(approval) = &s.approval {
+            decided.push_str(&format!(", approval {approval}"));
+        }
+        out.push_str(&format!(
+            "[{}] {}  {decided}  Time: {}\n",
+            n + 1,
+            time::format_time_ms(s.started_at_us),
+            time::format_duration_ms(s.duration_us)
+        ));
+        out.push_str(&s.text);
+        out.push('\n');
+        out.push_str(&result(s, true));
+    }
+    out
+}
+
+/// A statement's result as psql prints it (`verbose`: errors with their SQLSTATE, as
+/// `\set VERBOSITY verbose` does), with the recording's truncation marked.
+fn result(s: &StatementRecord, verbose: bool) -> String {
+    if let Some(error) = &s.error {
+        return if verbose {
+            format!("ERROR:  {}: {}\n", error.sqlstate, error.message)
+        } else {
+            format!("ERROR:  {}\n", error.message)
+        };
+    }
+    if s.decision == "refused" {
+        // A refusal always carries the error the client got; this is for a record without.
+        return "ERROR:  refused by the gateway's policy\n".into();
+    }
+    let tag = s.command_tag.as_deref().unwrap_or("");
+    if s.columns.is_empty() {
+        return if tag.is_empty() {
+            String::new()
+        } else {
+            format!("{tag}\n")
+        };
+    }
+    let kept = s.result_rows.len() as u64;
+    let total = s.rows.unwrap_or(kept).max(kept);
+    let mut out = psql::table(
+        &s.columns,
+        &s.result_rows,
+        &vec![Align::Left; s.columns.len()],
+    );
+    out.push_str(&psql::footer(total));
+    if s.truncated || kept < total {
+        if kept < total {
+            out.push_str(&format!(
+                "(truncated: the recording keeps {kept} of {total} rows)\n"
+            ));
+        } else {
+            out.push_str("(truncated)\n");
+        }
+    }
+    out.push('\n');
+    if psql::tag_after_rows(tag) {
+        out.push_str(tag);
+        out.push('\n');
+    }
+    out
+}
+
+fn replay(args: &StoreArgs, id: &str, speed: Option<f64>) -> Result<ExitCode, Failure> {
+    let opened = open(args)?;
+    let detail = session_of(&opened, id)?;
+    match &detail.opened {
+        Some(o) => eprintln!(
+            "replaying session {id}: {} as {}@{} ({} pid {}), opened {}, {} statements{}",
+            o.identity,
+            o.role,
+            o.database,
+            o.comm,
+            o.pid,
+            time::format_time_ms(o.at_us),
+            detail.statements.len(),
+            match speed {
+                Some(x) if x != 1.0 => format!(", {x}x"),
+                Some(_) => String::new(),
+                None => ", instantly".into(),
+            }
+        ),
+        None => eprintln!("replaying session {id} (no opening record)"),
+    }
+    let pause = |from_us: i64, to_us: i64| {
+        if let Some(speed) = speed {
+            let gap = (to_us - from_us).max(0) as f64 / 1e6 / speed;
+            std::thread::sleep(Duration::from_secs_f64(gap).min(MAX_REPLAY_WAIT));
+        }
+    };
+    let mut out = io::stdout().lock();
+    let mut clock = detail
+        .opened
+        .as_ref()
+        .map(|o| o.at_us)
+        .or_else(|| detail.statements.first().map(|s| s.started_at_us))
+        .unwrap_or(0);
+    for s in &detail.statements {
+        pause(clock, s.started_at_us);
+        out.write_all(echo(&s.text).as_bytes())?;
+        out.flush()?;
+        pause(0, s.duration_us);
+        out.write_all(result(s, false).as_bytes())?;
+        out.flush()?;
+        clock = s.started_at_us + s.duration_us.max(0);
+    }
+    if let Some(closed) = &detail.closed {
+        eprintln!(
+            "session closed {}: {}",
+            time::format_time_ms(closed.at_us),
+            closed.reason
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The statement as it stood after psql's prompt (continuation lines after `->`).
+fn echo(text: &str) -> String {
+    let mut out = String::new();
+    for (i, line) in text.split('\n').enumerate() {
+        out.push_str(if i == 0 { PROMPT } else { PROMPT_CONTINUED });
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+fn export(args: &StoreArgs, filter: FilterArgs) -> Result<ExitCode, Failure> {
+    let opened = open(args)?;
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    opened.store.export(&filter_of(filter), &mut out)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify(args: &StoreArgs, json: bool) -> Result<ExitCode, Failure> {
+    let opened = open(args)?;
+    let report = opened.store.verify()?;
+    let mut out = io::stdout().lock();
+    if json {
+        let mut value =
+            serde_json::to_value(&report).map_err(|e| Failure::Failed(e.to_string()))?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("ok".into(), report.is_ok().into());
+            map.insert("store".into(), opened.name.clone().into());
+        }
+        let text =
+            serde_json::to_string_pretty(&value).map_err(|e| Failure::Failed(e.to_string()))?;
+        writeln!(out, "{text}")?;
+    } else {
+        out.write_all(verify_text(&opened.name, &report).as_bytes())?;
+    }
+    out.flush()?;
+    Ok(if report.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn verify_text(name: &str, report: &audit::VerifyReport) -> String {
+    let mut out = match report.problems.len() {
+        0 => format!("{name}: ok\n"),
+        1 => format!("{name}: 1 problem\n"),
+        n => format!("{name}: {n} problems\n"),
+    };
+    out.push_str(&format!(
+        "  sessions:         {} ({} purged)\n",
+        report.sessions, report.purged_sessions
+    ));
+    out.push_str(&format!("  records:          {}\n", report.records));
+    out.push_str(&format!("  checkpoints:      {}\n", report.checkpoints));
+    out.push_str(&match &report.last_checkpoint {
+        Some(head) => format!("  last checkpoint:  {} {}\n", head.id, head.hash),
+        None => "  last checkpoint:  (none)\n".into(),
+    });
+    for problem in &report.problems {
+        out.push_str(&format!("  {problem}\n"));
+    }
+    out
+}
+
+fn purge(args: &StoreArgs, before_us: i64) -> Result<ExitCode, Failure> {
+    let mut opened = open(args)?;
+    let purged = opened.store.purge_before(before_us)?;
+    println!(
+        "purged {purged} session{} closed before {} from {}",
+        if purged == 1 { "" } else { "s" },
+        time::format_time(before_us),
+        opened.name
+    );
+    Ok(ExitCode::SUCCESS)
+}
