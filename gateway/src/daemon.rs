@@ -71,7 +71,8 @@ pub async fn run(config_path: &Path, phases: Arc<dyn PhaseFactory>) -> anyhow::R
         adopted: interception.adopted,
     };
     let admin_socket = config.gateway.admin_socket.clone();
-    let shared = Arc::new(Shared::new(
+    let recorder = start_recorder(&config.recording)?;
+    let mut shared = Shared::new(
         runtime,
         config_path.to_owned(),
         interception.maps,
@@ -80,7 +81,9 @@ pub async fn run(config_path: &Path, phases: Arc<dyn PhaseFactory>) -> anyhow::R
         runtime_bindings,
         info,
         phases,
-    ));
+    );
+    shared.recorder = recorder;
+    let shared = Arc::new(shared);
     admin::serve(&admin_socket, Arc::clone(&shared))
         .with_context(|| format!("binding the admin socket {}", admin_socket.display()))?;
     let worker_count = shared.runtime().config.gateway.worker_threads;
@@ -282,4 +285,20 @@ fn rebuild_with(
     let runtime = Runtime::build(config, &bindings)?;
     shared.install(runtime)?;
     Ok(())
+}
+
+/// Opens the record store and starts its writer; a store that cannot be
+/// opened stops the start (agents stay refused rather than unrecorded).
+fn start_recorder(
+    recording: &crate::config::Recording,
+) -> anyhow::Result<Option<crate::audit::writer::Writer>> {
+    if !recording.enabled {
+        tracing::warn!("[recording] enabled = false: sessions are not recorded");
+        return Ok(None);
+    }
+    let store = recording.store.clone();
+    let writer = crate::audit::writer::Writer::start(move || crate::audit::open(&store))
+        .map_err(|e| anyhow::anyhow!("opening the recording store {:?}: {e}", recording.store))?;
+    info!(store = ?recording.store, "recording sessions");
+    Ok(Some(writer))
 }

@@ -82,6 +82,8 @@ pub struct Shared {
     exempt_refresh: Notify,
     /// Judges each session's statements and results.
     pub phases: Arc<dyn PhaseFactory>,
+    /// Writes session records (None when `[recording] enabled = false`).
+    pub recorder: Option<crate::audit::writer::Writer>,
 }
 
 impl Shared {
@@ -110,6 +112,7 @@ impl Shared {
             interception,
             exempt_refresh: Notify::new(),
             phases,
+            recorder: None,
         }
     }
 

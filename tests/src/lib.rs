@@ -22,6 +22,7 @@ pub mod postgres;
 pub mod process;
 pub mod procmem;
 pub mod scenario;
+pub mod small_fs;
 pub mod tempdir;
 
 use std::{

@@ -11,9 +11,11 @@ mod index;
 mod ops;
 pub mod postgres;
 pub mod record;
+pub mod session;
 pub mod sqlite;
 pub mod store;
 pub mod verify;
+pub mod writer;
 
 #[cfg(test)]
 mod tests;

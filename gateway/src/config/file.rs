@@ -122,6 +122,7 @@ pub struct OverrideTable {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordingTable {
+    pub enabled: Option<Spanned<bool>>,
     pub store: Option<Spanned<String>>,
     pub path: Option<Spanned<PathBuf>>,
     pub conninfo: Option<Spanned<String>>,

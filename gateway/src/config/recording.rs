@@ -18,6 +18,8 @@ pub enum RecordingStore {
 
 #[derive(Debug, Clone)]
 pub struct Recording {
+    /// Off only for measurements: a gateway that does not record is blind.
+    pub enabled: bool,
     pub store: RecordingStore,
     /// Result rows kept per statement (as the client saw them); more are counted, not kept.
     pub max_rows: usize,
@@ -37,6 +39,7 @@ impl Validator<'_> {
         state_dir: &std::path::Path,
     ) -> Result<Recording, ConfigError> {
         let mut recording = Recording {
+            enabled: true,
             store: RecordingStore::Sqlite {
                 path: state_dir.join("audit.db"),
             },
@@ -47,6 +50,7 @@ impl Validator<'_> {
         let Some(raw) = raw else {
             return Ok(recording);
         };
+        recording.enabled = raw.enabled.map(Spanned::into_inner).unwrap_or(true);
         let kind = raw
             .store
             .as_ref()

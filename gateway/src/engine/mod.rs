@@ -29,7 +29,9 @@ use std::{
 };
 
 pub use client_side::ClientStep;
-pub use phases::{AllowAll, Columns, PhaseFactory, Phases, Request, SessionFacts, Verdict};
+pub use phases::{
+    AllowAll, Barrier, Columns, Finish, PhaseFactory, Phases, Request, SessionFacts, Verdict,
+};
 
 pub use relay::{relay, RelayEnd, RelayOptions};
 pub use server_side::ServerStep;
@@ -204,6 +206,11 @@ impl Engine {
     /// the last ReadyForQuery.
     pub fn transaction_status(&self) -> u8 {
         self.transaction
+    }
+
+    /// What must happen before the output just judged reaches the client.
+    pub fn before_client_sees(&mut self) -> Option<Barrier> {
+        self.phases.before_client_sees()
     }
 
     pub fn state(&self) -> SessionState {

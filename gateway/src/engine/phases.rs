@@ -85,7 +85,37 @@ pub trait Phases: Send {
 
     /// A statement finished with this command tag (e.g. `SELECT 3`).
     fn command_complete(&mut self, _tag: &str) {}
+
+    /// The server reported an error for the request being answered.
+    fn server_error(&mut self, _sqlstate: &str, _message: &str) {}
+
+    /// A judged request (Query, Execute, FunctionCall, or a refused Parse)
+    /// is answered: requests finish in the order they were classified.
+    fn finished(&mut self, _how: Finish) {}
+
+    /// Called before server output reaches the client: a future that must
+    /// resolve before it may (e.g. until a record is durable), or `None`.
+    /// An error ends the session with that error instead.
+    fn before_client_sees(&mut self) -> Option<Barrier> {
+        None
+    }
 }
+
+/// How a judged request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// Answered in full (with an error, if `server_error` said so).
+    Completed,
+    /// An Execute that stopped at its row limit (PortalSuspended).
+    Suspended,
+    /// The gateway refused it; the client got the refusal.
+    Refused,
+    /// Never run: the server skipped it after an earlier error.
+    Skipped,
+}
+
+/// See [`Phases::before_client_sees`].
+pub type Barrier = Pin<Box<dyn Future<Output = Result<(), GatewayError>> + Send>>;
 
 /// Allows everything, looks at nothing.
 #[derive(Debug, Default)]

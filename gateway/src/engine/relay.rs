@@ -227,8 +227,18 @@ async fn server_to_client(
 ) -> ServerSideEnd {
     let mut s = StreamBuf::default();
     loop {
-        let step = lock(engine).process_server(&mut s);
+        let (step, barrier) = {
+            let mut engine = lock(engine);
+            (engine.process_server(&mut s), engine.before_client_sees())
+        };
         s.split_judged();
+        // E.g. a statement's record must be durable before its completion
+        // reaches the client; if it cannot be, the client never gets it.
+        if let Some(barrier) = barrier {
+            if let Err(error) = barrier.await {
+                return ServerSideEnd::Violation(error);
+            }
+        }
         if write_out(wr, &mut s.out, sent).await.is_err() {
             return ServerSideEnd::ClientWriteFailed;
         }

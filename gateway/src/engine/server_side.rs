@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 
-use super::{lost_track, stream_buf::Next, Columns, CopyMode, Engine, Expect, StreamBuf};
+use super::{
+    lost_track, phases::Finish, stream_buf::Next, Columns, CopyMode, Engine, Expect, StreamBuf,
+};
 use crate::protocol::{
     backend::GatewayError,
     frame::{tag_name, Header, MAX_INSPECTED_LEN},
@@ -76,10 +78,12 @@ impl Engine {
             be::EMPTY_QUERY => {
                 if matches!(self.expected.front(), Some(Expect::Execute { .. })) {
                     self.expected.pop_front();
+                    self.phases.finished(Finish::Completed);
                 }
             }
             be::PORTAL_SUSPENDED => {
                 self.pop(header.tag, |e| matches!(e, Expect::Execute { .. }))?;
+                self.phases.finished(Finish::Suspended);
             }
             be::COPY_IN_RESPONSE => {
                 self.copy = CopyMode::In;
@@ -167,6 +171,7 @@ impl Engine {
                 self.current = None;
                 if matches!(self.expected.front(), Some(Expect::Execute { .. })) {
                     self.expected.pop_front();
+                    self.phases.finished(Finish::Completed);
                 }
             }
             be::ERROR_RESPONSE => {
@@ -195,11 +200,26 @@ impl Engine {
             self.server_fatal = true;
         }
         match self.expected.front_mut() {
-            Some(Expect::Query { refusal } | Expect::FunctionCall { refusal }) => refusal.take(),
+            Some(Expect::Query { refusal } | Expect::FunctionCall { refusal }) => {
+                let refusal = refusal.take();
+                match &refusal {
+                    Some(error) => self.phases.server_error(error.sqlstate, &error.message),
+                    None => self.phases.server_error(&fields.sqlstate, &fields.message),
+                }
+                refusal
+            }
             Some(_) => {
                 let refusal = match self.expected.pop_front() {
-                    Some(Expect::Refused(error)) => Some(error),
+                    Some(Expect::Refused(error)) => {
+                        self.phases.server_error(error.sqlstate, &error.message);
+                        self.phases.finished(Finish::Refused);
+                        Some(error)
+                    }
                     Some(failed) => {
+                        if matches!(failed, Expect::Execute { .. }) {
+                            self.phases.server_error(&fields.sqlstate, &fields.message);
+                            self.phases.finished(Finish::Completed);
+                        }
                         self.forget(failed);
                         None
                     }
@@ -243,8 +263,12 @@ impl Engine {
         }
     }
 
-    /// A request the server failed or skipped created nothing.
+    /// A request the server failed or skipped created nothing (and a judged
+    /// one that was skipped is finished).
     fn forget(&mut self, expect: Expect) {
+        if matches!(expect, Expect::Execute { .. } | Expect::Refused(_)) {
+            self.phases.finished(Finish::Skipped);
+        }
         match expect {
             Expect::Parse { name } => self.forget_statement(&name),
             Expect::Bind { portal } => drop(self.portals.remove(&portal)),
@@ -255,7 +279,12 @@ impl Engine {
     fn on_ready(&mut self, status: u8) -> Result<(), GatewayError> {
         loop {
             match self.expected.pop_front() {
-                Some(done) if done.ends_with_ready() => break,
+                Some(done) if done.ends_with_ready() => {
+                    if !matches!(done, Expect::Sync) {
+                        self.phases.finished(Finish::Completed);
+                    }
+                    break;
+                }
                 Some(skipped) => self.forget(skipped),
                 None => return Err(lost_track("ReadyForQuery nobody asked for")),
             }

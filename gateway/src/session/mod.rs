@@ -13,6 +13,10 @@ use bytes::BytesMut;
 use tokio::{io::AsyncWriteExt, net::TcpStream};
 use tracing::{info, warn, Instrument};
 
+use crate::audit::{
+    record::SessionOpened,
+    session::{Caps, RecordedPhases},
+};
 use crate::{
     engine::{self, Engine, RelayEnd, RelayOptions, SessionFacts},
     intercept::KernelOrigin,
@@ -180,6 +184,36 @@ async fn run(
             standard_conforming_strings: server.standard_conforming_strings(),
         },
     });
+    let phases = match &shared.recorder {
+        Some(writer) => {
+            let recording = &runtime.config.recording;
+            let opened = SessionOpened {
+                session_id: crate::audit::session::session_id(id),
+                identity: admitted.identity.clone(),
+                cgroup: admitted.cgroup.clone(),
+                pid: admitted.origin.pid,
+                uid: admitted.origin.uid,
+                comm: admitted.origin.comm.clone(),
+                destination: admitted.origin.destination.to_string(),
+                role: admitted.role.clone(),
+                database: database.clone(),
+                client_tls: client.is_tls(),
+                application_name: startup
+                    .upstream
+                    .iter()
+                    .find(|(k, _)| k == "application_name")
+                    .map(|(_, v)| v.clone()),
+                at_us: crate::audit::session::now_us(),
+            };
+            let caps = Caps {
+                rows: recording.max_rows,
+                bytes: recording.max_bytes,
+            };
+            Box::new(RecordedPhases::new(phases, writer.clone(), opened, caps))
+                as Box<dyn crate::engine::Phases>
+        }
+        None => phases,
+    };
     let mark = runtime.config.intercept.socket_mark;
     let destination = admitted.origin.destination;
     let options = RelayOptions {

@@ -1,0 +1,300 @@
+//! Records one session: wraps the session's other phases (the policy) and
+//! writes what each judged request was, what was decided, and what came back
+//! as the client saw it. A request's record is durable before its completion
+//! reaches the client.
+
+use std::{
+    collections::VecDeque,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use bytes::BytesMut;
+
+use super::{
+    record::{ErrorInfo, SessionClosed, SessionOpened, StatementRecord},
+    writer::{Durable, Writer},
+    Event,
+};
+use crate::{
+    engine::{Barrier, Columns, Finish, Phases, Request, Verdict},
+    protocol::{backend::GatewayError, server_messages::decode_data_row},
+};
+
+/// SQLSTATE io_error: the record store cannot write.
+const STORE_UNAVAILABLE: &str = "58030";
+
+/// Caps on what is kept of a result.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    pub rows: usize,
+    pub bytes: usize,
+}
+
+/// A judged request waiting for its answer.
+struct Pending {
+    record: StatementRecord,
+    kept_bytes: usize,
+}
+
+pub struct RecordedPhases {
+    inner: Box<dyn Phases>,
+    writer: Writer,
+    session_id: String,
+    caps: Caps,
+    pending: VecDeque<Pending>,
+    /// Records written but not yet durable: output waits for them.
+    unconfirmed: Vec<Durable>,
+    /// The columns of the result being answered.
+    columns: Vec<String>,
+}
+
+/// A session id unique across restarts: the daemon's start time and its
+/// session counter.
+pub fn session_id(counter: u64) -> String {
+    static STARTED: std::sync::LazyLock<i64> = std::sync::LazyLock::new(now_us);
+    format!("{:x}-{counter}", *STARTED)
+}
+
+pub fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+impl RecordedPhases {
+    /// Starts recording a session (its opening record goes first).
+    pub fn new(inner: Box<dyn Phases>, writer: Writer, opened: SessionOpened, caps: Caps) -> Self {
+        let session_id = opened.session_id.clone();
+        writer.write_later(vec![Event::Opened(opened)]);
+        RecordedPhases {
+            inner,
+            writer,
+            session_id,
+            caps,
+            pending: VecDeque::new(),
+            unconfirmed: Vec::new(),
+            columns: Vec::new(),
+        }
+    }
+
+    fn start(&mut self, text: &str, decision: &str, error: Option<&GatewayError>) {
+        self.pending.push_back(Pending {
+            record: StatementRecord {
+                session_id: self.session_id.clone(),
+                text: text.to_owned(),
+                // Filled in by the writer thread, off the session's path.
+                fingerprint: String::new(),
+                decision: decision.to_owned(),
+                rule: error.and_then(|e| rule_of(&e.message)),
+                approval: None,
+                started_at_us: now_us(),
+                duration_us: 0,
+                command_tag: None,
+                rows: None,
+                error: error.map(|e| ErrorInfo {
+                    sqlstate: e.sqlstate.to_owned(),
+                    message: e.message.clone(),
+                }),
+                columns: Vec::new(),
+                result_rows: Vec::new(),
+                truncated: false,
+            },
+            kept_bytes: 0,
+        });
+    }
+
+    fn note_verdict(&mut self, request: &Request<'_>, verdict: &Verdict) {
+        let text = match request {
+            Request::Query { text } => (*text).to_owned(),
+            Request::Parse { text, .. } => (*text).to_owned(),
+            Request::Execute {
+                text: Some(text), ..
+            } => (*text).to_owned(),
+            Request::Execute {
+                portal, statement, ..
+            } => format!(
+                "-- portal \"{portal}\" of prepared statement \"{}\"",
+                statement.unwrap_or("")
+            ),
+            Request::FunctionCall { oid } => format!("-- fast-path call of function oid {oid}"),
+        };
+        match verdict {
+            // An allowed Parse prepares; the Execute is what runs.
+            Verdict::Allow if matches!(request, Request::Parse { .. }) => {}
+            Verdict::Allow => self.start(&text, "allowed", None),
+            Verdict::Refuse(error) => self.start(&text, "refused", Some(error)),
+            Verdict::Hold(_) => self.start(&text, "held", None),
+        }
+    }
+}
+
+/// The rule a policy refusal names (`rule "NAME"` or `check "NAME"`).
+fn rule_of(message: &str) -> Option<String> {
+    for marker in ["rule \"", "check \""] {
+        if let Some(start) = message.find(marker) {
+            let rest = &message[start + marker.len()..];
+            return rest.find('"').map(|end| rest[..end].to_owned());
+        }
+    }
+    message
+        .contains("(default deny)")
+        .then(|| "default deny".to_owned())
+}
+
+impl Phases for RecordedPhases {
+    fn classify(&mut self, request: &Request<'_>) -> Verdict {
+        if let Some(why) = self.writer.unavailable() {
+            let error = GatewayError::error(
+                STORE_UNAVAILABLE,
+                format!("cordon: the session recording store cannot write ({why}); statements are refused until it can"),
+            )
+            .with_hint("The gateway retries by itself; an operator can check the state directory's disk or the fleet database.");
+            return Verdict::Refuse(error);
+        }
+        let verdict = self.inner.classify(request);
+        self.note_verdict(request, &verdict);
+        verdict
+    }
+
+    fn result_description(&mut self, columns: &Columns) {
+        self.columns = columns.iter().map(|f| f.name.clone()).collect();
+        self.inner.result_description(columns);
+    }
+
+    fn rewrites_rows(&self) -> bool {
+        true
+    }
+
+    fn rewrite_row(
+        &mut self,
+        columns: Option<&Columns>,
+        cells: &[Option<&[u8]>],
+        out: &mut BytesMut,
+    ) -> bool {
+        let rewritten = self.inner.rewrites_rows() && self.inner.rewrite_row(columns, cells, out);
+        let binary = |i: usize| {
+            columns
+                .and_then(|c| c.get(i))
+                .is_some_and(|f| f.format == 1)
+        };
+        let render = |cells: &[Option<&[u8]>]| -> Vec<Option<String>> {
+            cells
+                .iter()
+                .enumerate()
+                .map(|(i, c)| c.map(|cell| show(cell, binary(i))))
+                .collect()
+        };
+        let seen = if rewritten {
+            match decode_data_row(&out[5..]) {
+                Ok(cells) => render(&cells),
+                Err(_) => vec![Some("(row not readable)".into())],
+            }
+        } else {
+            render(cells)
+        };
+        if let Some(front) = self.pending.front_mut() {
+            let size: usize = seen.iter().flatten().map(String::len).sum();
+            let record = &mut front.record;
+            if record.result_rows.len() < self.caps.rows
+                && front.kept_bytes + size <= self.caps.bytes
+            {
+                if record.columns.is_empty() {
+                    record.columns = self.columns.clone();
+                }
+                front.kept_bytes += size;
+                record.result_rows.push(seen);
+            } else {
+                record.truncated = true;
+            }
+        }
+        rewritten
+    }
+
+    fn command_complete(&mut self, tag: &str) {
+        if let Some(front) = self.pending.front_mut() {
+            let record = &mut front.record;
+            record.command_tag = Some(match record.command_tag.take() {
+                Some(earlier) => format!("{earlier}; {tag}"),
+                None => tag.to_owned(),
+            });
+            let rows = tag.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok());
+            if let Some(rows) = rows {
+                record.rows = Some(record.rows.unwrap_or(0) + rows);
+            }
+        }
+        self.inner.command_complete(tag);
+    }
+
+    fn server_error(&mut self, sqlstate: &str, message: &str) {
+        if let Some(front) = self.pending.front_mut() {
+            front.record.error.get_or_insert(ErrorInfo {
+                sqlstate: sqlstate.to_owned(),
+                message: message.to_owned(),
+            });
+        }
+        self.inner.server_error(sqlstate, message);
+    }
+
+    fn finished(&mut self, how: Finish) {
+        if let Some(mut done) = self.pending.pop_front() {
+            let record = &mut done.record;
+            record.duration_us = now_us() - record.started_at_us;
+            if how == Finish::Skipped {
+                record.error.get_or_insert(ErrorInfo {
+                    sqlstate: String::new(),
+                    message: "not run: the server skipped it after an earlier error".into(),
+                });
+            }
+            let durable = self.writer.write(vec![Event::Statement(done.record)]);
+            self.unconfirmed.push(durable);
+        }
+        self.inner.finished(how);
+    }
+
+    fn before_client_sees(&mut self) -> Option<Barrier> {
+        let inner = self.inner.before_client_sees();
+        if self.unconfirmed.is_empty() && inner.is_none() {
+            return None;
+        }
+        let waits = std::mem::take(&mut self.unconfirmed);
+        Some(Box::pin(async move {
+            for durable in waits {
+                let outcome = durable
+                    .await
+                    .unwrap_or_else(|_| Err("the recorder thread has stopped".into()));
+                if let Err(why) = outcome {
+                    return Err(GatewayError::fatal(
+                        STORE_UNAVAILABLE,
+                        format!("cordon: the statement's record could not be written ({why}); its result is withheld and the session ends"),
+                    ));
+                }
+            }
+            match inner {
+                Some(barrier) => barrier.await,
+                None => Ok(()),
+            }
+        }))
+    }
+}
+
+impl Drop for RecordedPhases {
+    fn drop(&mut self) {
+        self.writer.write_later(vec![Event::Closed(SessionClosed {
+            session_id: self.session_id.clone(),
+            at_us: now_us(),
+            reason: "session ended".into(),
+        })]);
+    }
+}
+
+/// A cell as text: text-format values as they are, binary-format ones (and
+/// anything not UTF-8) as `\x` hex.
+fn show(cell: &[u8], binary: bool) -> String {
+    match std::str::from_utf8(cell) {
+        Ok(text) if !binary => text.to_owned(),
+        _ => {
+            let hex: String = cell.iter().map(|b| format!("{b:02x}")).collect();
+            format!("\\x{hex}")
+        }
+    }
+}

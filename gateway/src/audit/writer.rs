@@ -1,0 +1,213 @@
+//! The one thread that writes records: sessions hand it events, it appends
+//! whatever has queued up in one transaction (group commit: one sync for many
+//! sessions' statements) and tells each session when its events are durable.
+//!
+//! When the store cannot write, every waiting session is told so (and keeps
+//! its client from seeing results that have no record), the store is marked
+//! unavailable so new statements are refused, and the thread keeps the
+//! unwritten records and retries them (with whatever else arrives) every
+//! half second until they are written: service resumes by itself.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        mpsc, Arc,
+    },
+    time::Duration,
+};
+
+use tokio::sync::oneshot;
+
+use super::{AuditStore, Event, StoreError};
+
+/// At most this many events go into one transaction.
+const MAX_BATCH: usize = 1024;
+/// Sessions wait behind at most this many queued jobs before they are told
+/// the store is too slow (and refuse).
+const QUEUE: usize = 16 * 1024;
+const RETRY_EVERY: Duration = Duration::from_millis(500);
+/// Records kept in memory while the store cannot write.
+const MAX_BACKLOG: usize = 1_000_000;
+
+/// Result of a durable write, for the session that waits on it.
+pub type Durable = oneshot::Receiver<Result<(), String>>;
+
+struct Job {
+    events: Vec<Event>,
+    done: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+/// The handle sessions share.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::SyncSender<Job>,
+    available: Arc<AtomicBool>,
+    problem: Arc<std::sync::Mutex<String>>,
+}
+
+impl Writer {
+    /// Starts the writer thread, which opens the store itself (a
+    /// PostgreSQL store runs its own small runtime on that thread); returns
+    /// once the store is open, or why it could not be.
+    pub fn start(
+        open: impl FnOnce() -> Result<Box<dyn AuditStore>, StoreError> + Send + 'static,
+    ) -> Result<Writer, StoreError> {
+        let (jobs, queue) = mpsc::sync_channel(QUEUE);
+        let writer = Writer {
+            jobs,
+            available: Arc::new(AtomicBool::new(true)),
+            problem: Arc::default(),
+        };
+        let thread = writer.clone();
+        let (opened, outcome) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("cordon-recorder".into())
+            .spawn(move || match open() {
+                Ok(store) => {
+                    let _ = opened.send(Ok(()));
+                    thread.run(store, queue)
+                }
+                Err(e) => {
+                    let _ = opened.send(Err(e));
+                }
+            })
+            .map_err(|e| StoreError::Other(format!("starting the recorder thread: {e}")))?;
+        outcome.recv().map_err(|_| {
+            StoreError::Other("the recorder thread ended while opening the store".into())
+        })??;
+        Ok(writer)
+    }
+
+    /// Whether the store is writing; when not, why.
+    pub fn unavailable(&self) -> Option<String> {
+        (!self.available.load(Ordering::Acquire))
+            .then(|| self.problem.lock().map(|p| p.clone()).unwrap_or_default())
+    }
+
+    /// Queues events; the receiver says when they are durable.
+    pub fn write(&self, events: Vec<Event>) -> Durable {
+        let (done, durable) = oneshot::channel();
+        let job = Job {
+            events,
+            done: Some(done),
+        };
+        if let Err(e) = self.jobs.try_send(job) {
+            let reason = match e {
+                mpsc::TrySendError::Full(_) => "the recording queue is full",
+                mpsc::TrySendError::Disconnected(_) => "the recorder thread has stopped",
+            };
+            let (mpsc::TrySendError::Full(job) | mpsc::TrySendError::Disconnected(job)) = e;
+            if let Some(done) = job.done {
+                let _ = done.send(Err(reason.into()));
+            }
+        }
+        durable
+    }
+
+    /// Queues events nobody waits for (a session closing).
+    pub fn write_later(&self, events: Vec<Event>) {
+        let _ = self.jobs.try_send(Job { events, done: None });
+    }
+
+    fn run(self, mut store: Box<dyn AuditStore>, queue: mpsc::Receiver<Job>) {
+        let mut fingerprints = Fingerprints::default();
+        // Events of statements that ran but could not be written yet.
+        let mut backlog: Vec<Event> = Vec::new();
+        loop {
+            let first = if backlog.is_empty() {
+                match queue.recv() {
+                    Ok(job) => Some(job),
+                    Err(_) => return,
+                }
+            } else {
+                match queue.recv_timeout(RETRY_EVERY) {
+                    Ok(job) => Some(job),
+                    Err(mpsc::RecvTimeoutError::Timeout) => None,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            };
+            let jobs = first
+                .map(|job| self.gather(job, &queue))
+                .unwrap_or_default();
+            let mut events = std::mem::take(&mut backlog);
+            events.extend(jobs.iter().flat_map(|j| j.events.iter().cloned()));
+            for event in &mut events {
+                if let Event::Statement(statement) = event {
+                    if statement.fingerprint.is_empty() {
+                        statement.fingerprint = fingerprints.of(&statement.text);
+                    }
+                }
+            }
+            let outcome = store.append(&events).map_err(|e| e.to_string());
+            match &outcome {
+                Ok(()) => {
+                    if !self.available.swap(true, Ordering::AcqRel) {
+                        tracing::warn!(events = events.len(), "the recording store writes again");
+                    }
+                }
+                Err(reason) => {
+                    if self.available.swap(false, Ordering::AcqRel) {
+                        tracing::error!(reason = %reason, "the recording store cannot write; statements are refused until it can");
+                    }
+                    if let Ok(mut problem) = self.problem.lock() {
+                        problem.clone_from(reason);
+                    }
+                    // The statements ran: keep their records to write later.
+                    backlog = events;
+                    if backlog.len() > MAX_BACKLOG {
+                        let lost = backlog.len() - MAX_BACKLOG;
+                        tracing::error!(lost, "the recording backlog is full; the oldest unwritten records are dropped");
+                        backlog.drain(..lost);
+                    }
+                }
+            }
+            for job in jobs {
+                if let Some(done) = job.done {
+                    let _ = done.send(outcome.clone());
+                }
+            }
+        }
+    }
+
+    /// `first` and whatever else is already queued, up to a batch.
+    fn gather(&self, first: Job, queue: &mpsc::Receiver<Job>) -> Vec<Job> {
+        let mut count = first.events.len();
+        let mut jobs = vec![first];
+        while count < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => {
+                    count += job.events.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        jobs
+    }
+}
+
+/// Statement fingerprints (the same for the same statement with other
+/// constants; table names kept whole), remembered by text: a prepared
+/// statement run a million times is fingerprinted once.
+#[derive(Default)]
+struct Fingerprints(std::collections::HashMap<String, String>);
+
+impl Fingerprints {
+    fn of(&mut self, text: &str) -> String {
+        if let Some(known) = self.0.get(text) {
+            return known.clone();
+        }
+        let fingerprint = pg_query::fingerprint(
+            text,
+            pg_query::ParserOptions::DEFAULT,
+            pg_query::FingerprintOptions::FULL_RELNAME,
+        )
+        .map(|f| f.hex)
+        .unwrap_or_default();
+        if self.0.len() >= 4096 {
+            self.0.clear();
+        }
+        self.0.insert(text.to_owned(), fingerprint.clone());
+        fingerprint
+    }
+}

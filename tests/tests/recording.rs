@@ -1,0 +1,338 @@
+//! Session recording with the real daemon, PostgreSQL and clients: every
+//! session's statements, decisions and results as the client saw them are in
+//! the store; nothing acknowledged is lost when the daemon is SIGKILLed; a
+//! full store refuses statements and recovers by itself.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use cordon::audit::{AuditStore, PostgresStore, SessionFilter, SqliteStore, StatementRecord};
+use cordon_e2e::{
+    client_libs,
+    clients::psql_command,
+    process::run,
+    require_root,
+    scenario::{Scenario, ROLE},
+    small_fs::SmallFs,
+};
+
+const POLICY: &str = r#"
+[[allow]]
+name = "agents-public"
+groups = ["agents"]
+actions = ["read", "insert", "ddl"]
+objects = ["public.*"]
+"#;
+
+fn start(extra: &str) -> Scenario {
+    require_root();
+    let extra = extra.to_owned();
+    let s = Scenario::builder()
+        .gateway(move |b, _| b.policy(POLICY).extra_toml(&extra))
+        .start();
+    s.pg.psql_admin(&format!("GRANT CREATE ON SCHEMA public TO {ROLE}"));
+    s
+}
+
+fn store_path(s: &Scenario) -> PathBuf {
+    s.gateway.dir().join("state").join("audit.db")
+}
+
+/// Where a test's gateway records: its default SQLite file, or a database
+/// on the test's PostgreSQL (the fleet back end).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// `[recording]` for a PostgreSQL store in database `cordon_audit` of the
+/// server the test starts (reached over its Unix socket, never intercepted).
+fn start_on(backend: Backend) -> (Scenario, Box<dyn Fn() -> Box<dyn AuditStore>>) {
+    match backend {
+        Backend::Sqlite => {
+            let s = start("");
+            let path = store_path(&s);
+            (
+                s,
+                Box::new(move || Box::new(SqliteStore::open(&path).expect("the store opens"))),
+            )
+        }
+        Backend::Postgres => {
+            let pg_conninfo = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+            let slot = std::sync::Arc::clone(&pg_conninfo);
+            let s = Scenario::builder()
+                .gateway(move |b, pg| {
+                    pg.psql_admin("CREATE DATABASE cordon_audit");
+                    let conninfo = pg.socket_conninfo("cordon_audit");
+                    *slot.lock().unwrap() = conninfo.clone();
+                    b.policy(POLICY).extra_toml(&format!(
+                        "\n[recording]\nstore = \"postgres\"\nconninfo = \"{conninfo}\"\n"
+                    ))
+                })
+                .start();
+            s.pg.psql_admin(&format!("GRANT CREATE ON SCHEMA public TO {ROLE}"));
+            let conninfo = pg_conninfo.lock().unwrap().clone();
+            (
+                s,
+                Box::new(move || {
+                    Box::new(PostgresStore::connect(&conninfo).expect("the store connects"))
+                }),
+            )
+        }
+    }
+}
+
+fn statements(path: &Path) -> Vec<StatementRecord> {
+    let store = SqliteStore::open(path).expect("the store opens");
+    statements_in(&store)
+}
+
+fn statements_in(store: &dyn AuditStore) -> Vec<StatementRecord> {
+    let mut out = Vec::new();
+    for session in store.sessions(&SessionFilter::default()).expect("sessions") {
+        let detail = store
+            .session(&session.id)
+            .expect("a session")
+            .expect("exists");
+        out.extend(detail.statements);
+    }
+    out
+}
+
+#[test]
+fn a_psql_session_is_recorded_as_the_client_saw_it() {
+    psql_session_recorded(Backend::Sqlite);
+}
+
+#[test]
+fn a_psql_session_is_recorded_in_a_postgres_store() {
+    psql_session_recorded(Backend::Postgres);
+}
+
+fn psql_session_recorded(backend: Backend) {
+    let (s, open) = start_on(backend);
+    let info = s.conninfo("127.0.0.1");
+    let mut cmd = psql_command(
+        &s.agent,
+        &info,
+        &[
+            "CREATE TABLE notes (id int, body text)",
+            "INSERT INTO notes VALUES (1, 'first'), (2, NULL)",
+            "SELECT id, body FROM notes ORDER BY id",
+        ],
+    );
+    run(&mut cmd, Duration::from_secs(30)).expect_success("psql");
+    let mut cmd = psql_command(&s.agent, &info, &["DELETE FROM notes"]);
+    let refused = run(&mut cmd, Duration::from_secs(30));
+    assert!(!refused.success(), "{refused}");
+    let mut cmd = psql_command(&s.agent, &info, &["SELECT 1/0"]);
+    assert!(!run(&mut cmd, Duration::from_secs(30)).success());
+
+    let store = open();
+    let sessions = store.sessions(&SessionFilter::default()).expect("sessions");
+    assert_eq!(sessions.len(), 3, "{sessions:?}");
+    for session in &sessions {
+        assert_eq!(session.identity, "agent");
+        assert_eq!(session.comm, "psql");
+        assert_eq!(&session.cgroup, s.agent.path());
+        assert!(session.closed_at_us.is_some(), "closed: {session:?}");
+    }
+    let all = statements_in(&*store);
+    let select = all
+        .iter()
+        .find(|r| r.text.starts_with("SELECT id, body"))
+        .expect("the SELECT is recorded");
+    assert_eq!(select.decision, "allowed");
+    assert_eq!(select.columns, ["id", "body"]);
+    assert_eq!(
+        select.result_rows,
+        [
+            vec![Some("1".to_owned()), Some("first".to_owned())],
+            vec![Some("2".to_owned()), None]
+        ]
+    );
+    assert_eq!(select.command_tag.as_deref(), Some("SELECT 2"));
+    assert_eq!(select.rows, Some(2));
+    assert!(!select.fingerprint.is_empty());
+    let delete = all
+        .iter()
+        .find(|r| r.text == "DELETE FROM notes")
+        .expect("the refusal");
+    assert_eq!(delete.decision, "refused");
+    assert_eq!(delete.rule.as_deref(), Some("default deny"));
+    assert_eq!(
+        delete.error.as_ref().map(|e| e.sqlstate.as_str()),
+        Some("42501")
+    );
+    let division = all
+        .iter()
+        .find(|r| r.text == "SELECT 1/0")
+        .expect("the error");
+    assert_eq!(division.decision, "allowed");
+    assert_eq!(
+        division.error.as_ref().map(|e| e.sqlstate.as_str()),
+        Some("22012")
+    );
+    assert!(store.verify().expect("verify").is_ok());
+    s.finish();
+}
+
+#[test]
+fn psycopg_binary_results_are_recorded() {
+    let s = start("");
+    s.pg.psql_admin(
+        "CREATE TABLE public.vals (n int, b bytea); INSERT INTO public.vals VALUES (7, '\\x0102')",
+    );
+    s.pg.psql_admin(&format!("GRANT ALL ON public.vals TO {ROLE}"));
+    let dsn = format!(
+        "host=127.0.0.1 port={} user=app_user password=x dbname=postgres",
+        s.pg.port()
+    );
+    let script = "import sys, psycopg\n\
+        with psycopg.connect(sys.argv[1]) as c:\n\
+        \x20   print(c.cursor(binary=True).execute('SELECT n, b FROM vals').fetchall())\n";
+    let file = s.gateway.dir().join("binary.py");
+    std::fs::write(&file, script).expect("writing the script");
+    let mut cmd = client_libs::python_args(&s.agent, file.to_str().expect("utf-8"), &[&dsn]);
+    run(&mut cmd, Duration::from_secs(30)).expect_success("psycopg");
+    let all = statements(&store_path(&s));
+    let select = all
+        .iter()
+        .find(|r| r.text == "SELECT n, b FROM vals")
+        .expect("recorded");
+    // Binary cells are kept as hex: int4 7 and the two bytes.
+    assert_eq!(
+        select.result_rows,
+        [vec![
+            Some("\\x00000007".to_owned()),
+            Some("\\x0102".to_owned())
+        ]]
+    );
+    s.finish();
+}
+
+#[test]
+fn statements_acknowledged_before_sigkill_are_all_recorded() {
+    acknowledged_survive_sigkill(Backend::Sqlite);
+}
+
+#[test]
+fn statements_acknowledged_before_sigkill_are_all_in_a_postgres_store() {
+    acknowledged_survive_sigkill(Backend::Postgres);
+}
+
+fn acknowledged_survive_sigkill(backend: Backend) {
+    let (mut s, open) = start_on(backend);
+    s.pg.psql_admin(&format!(
+        "CREATE TABLE public.acked (n int); GRANT ALL ON public.acked TO {ROLE}"
+    ));
+    let dsn = format!(
+        "host=127.0.0.1 port={} user=app_user password=x dbname=postgres",
+        s.pg.port()
+    );
+    let mut cmd = client_libs::python_args(&s.agent, "acknowledged_inserts.py", &[&dsn, "6"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().expect("starting the client");
+    let started = Instant::now();
+    for round in 0..4 {
+        std::thread::sleep(Duration::from_millis(900 + 150 * round));
+        s.gateway.kill9();
+        std::thread::sleep(Duration::from_millis(200));
+        s.gateway.restart();
+    }
+    let out = child.wait_with_output().expect("the client ends");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let acknowledged: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert!(
+        acknowledged.len() >= 20,
+        "the client got too few statements through: {acknowledged:?}; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = open();
+    let recorded: std::collections::HashSet<String> =
+        statements_in(&*store).into_iter().map(|r| r.text).collect();
+    assert!(store.verify().expect("verify runs").is_ok());
+    let missing: Vec<u64> = acknowledged
+        .iter()
+        .copied()
+        .filter(|n| !recorded.contains(&format!("INSERT INTO acked VALUES ({n})")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not recorded: {missing:?} (of {})",
+        acknowledged.len()
+    );
+    s.finish();
+}
+
+#[test]
+fn a_full_store_refuses_statements_and_recovers_by_itself() {
+    let fs_ = SmallFs::mount("4m");
+    let db = fs_.path().join("audit.db");
+    let s = start(&format!("\n[recording]\npath = \"{}\"\n", db.display()));
+    s.pg.psql_admin(&format!(
+        "CREATE TABLE public.full_disk (n int); GRANT ALL ON public.full_disk TO {ROLE}"
+    ));
+    let info = s.conninfo("127.0.0.1");
+    let insert = |n: u32| {
+        let mut cmd = psql_command(
+            &s.agent,
+            &info,
+            &[&format!("INSERT INTO full_disk VALUES ({n})")],
+        );
+        run(&mut cmd, Duration::from_secs(30))
+    };
+    insert(1).expect_success("an insert with room to record it");
+    let filler = fs_.fill();
+    // The first statement after the disk fills runs on the server, but its
+    // record cannot be written: the client does not get its completion.
+    let first = insert(2);
+    assert!(!first.success(), "{first}");
+    assert!(
+        first.stderr.contains("could not be written") || first.stderr.contains("cannot write"),
+        "{first}"
+    );
+    // From then on statements are refused before they reach the server.
+    let refused = insert(3);
+    assert!(refused.stderr.contains("cannot write"), "{refused}");
+    assert!(
+        refused.stderr.contains("58030") || refused.stderr.contains("refused until it can"),
+        "{refused}"
+    );
+    let rows =
+        s.pg.psql_admin("SELECT string_agg(n::text, ',' ORDER BY n) FROM public.full_disk");
+    assert!(!rows.contains('3'), "the refused insert ran: {rows}");
+    std::fs::remove_file(&filler).expect("freeing space");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = insert(4);
+        if again.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after space was freed: {again}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let store = SqliteStore::open(&db).expect("the store opens");
+    let report = store.verify().expect("verify runs");
+    assert!(report.is_ok(), "{:?}", report.problems);
+    let recorded: Vec<String> = statements(&db).into_iter().map(|r| r.text).collect();
+    for n in [1, 2, 4] {
+        assert!(
+            recorded.contains(&format!("INSERT INTO full_disk VALUES ({n})")),
+            "insert {n} is not recorded: {recorded:?}"
+        );
+    }
+    drop(store);
+    s.finish();
+    drop(fs_);
+}
