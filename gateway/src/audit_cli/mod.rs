@@ -409,8 +409,7 @@ fn replay(args: &StoreArgs, id: &str, speed: Option<f64>) -> Result<ExitCode, Fa
     }
     let pause = |from_us: i64, to_us: i64| {
         if let Some(speed) = speed {
-            let gap = (to_us - from_us).max(0) as f64 / 1e6 / speed;
-            std::thread::sleep(Duration::from_secs_f64(gap).min(MAX_REPLAY_WAIT));
+            std::thread::sleep(replay_wait(to_us - from_us, speed));
         }
     };
     let mut out = io::stdout().lock();
@@ -437,6 +436,13 @@ fn replay(args: &StoreArgs, id: &str, speed: Option<f64>) -> Result<ExitCode, Fa
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long a replay waits for a recorded gap: the gap over the speed, at most
+/// [`MAX_REPLAY_WAIT`].
+fn replay_wait(gap_us: i64, speed: f64) -> Duration {
+    let secs = gap_us.max(0) as f64 / 1e6 / speed;
+    Duration::from_secs_f64(secs.min(MAX_REPLAY_WAIT.as_secs_f64()))
 }
 
 /// The statement as it stood after psql's prompt (continuation lines after `->`).
@@ -515,4 +521,25 @@ fn purge(args: &StoreArgs, before_us: i64) -> Result<ExitCode, Failure> {
         opened.name
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_waits_scale_and_are_capped() {
+        assert_eq!(replay_wait(2_000_000, 1.0), Duration::from_secs(2));
+        assert_eq!(replay_wait(2_000_000, 4.0), Duration::from_millis(500));
+        assert_eq!(replay_wait(2_000_000, 0.5), Duration::from_secs(4));
+        assert_eq!(replay_wait(3_600_000_000, 1.0), MAX_REPLAY_WAIT);
+        assert_eq!(replay_wait(3_600_000_000, 1e-9), MAX_REPLAY_WAIT);
+        assert_eq!(replay_wait(-5, 1.0), Duration::ZERO, "clock skew");
+    }
+
+    #[test]
+    fn echo_continues_lines_as_psql_prompts() {
+        assert_eq!(echo("SELECT 1;"), "agent=> SELECT 1;\n");
+        assert_eq!(echo("SELECT\n  1;"), "agent=> SELECT\nagent->   1;\n");
+    }
 }
