@@ -340,46 +340,56 @@ fn describe(id: &str, detail: &SessionDetail) -> String {
 }
 
 /// A statement's result as psql prints it (`verbose`: errors with their SQLSTATE, as
-/// `\set VERBOSITY verbose` does), with the recording's truncation marked.
+/// `\set VERBOSITY verbose` does), with the recording's truncation marked. A request
+/// of several statements (simple query) has its tags joined with `; `: each is printed
+/// on its line, and its rows in one table.
 fn result(s: &StatementRecord, verbose: bool) -> String {
     if let Some(error) = &s.error {
-        return if verbose {
-            format!("ERROR:  {}: {}\n", error.sqlstate, error.message)
-        } else {
-            format!("ERROR:  {}\n", error.message)
+        return match (error.sqlstate.as_str(), verbose) {
+            // Skipped by the server after an earlier error: the client saw nothing.
+            ("", false) => String::new(),
+            ("", true) => format!("({})\n", error.message),
+            (_, false) => format!("ERROR:  {}\n", error.message),
+            (code, true) => format!("ERROR:  {code}: {}\n", error.message),
         };
     }
     if s.decision == "refused" {
         // A refusal always carries the error the client got; this is for a record without.
         return "ERROR:  refused by the gateway's policy\n".into();
     }
-    let tag = s.command_tag.as_deref().unwrap_or("");
+    let tags: Vec<&str> = s
+        .command_tag
+        .as_deref()
+        .map(|t| t.split("; ").filter(|t| !t.is_empty()).collect())
+        .unwrap_or_default();
+    let mut out = String::new();
     if s.columns.is_empty() {
-        return if tag.is_empty() {
-            String::new()
-        } else {
-            format!("{tag}\n")
-        };
+        for tag in tags {
+            out.push_str(tag);
+            out.push('\n');
+        }
+        return out;
     }
     let kept = s.result_rows.len() as u64;
-    let total = s.rows.unwrap_or(kept).max(kept);
-    let mut out = psql::table(
+    let total = match (tags.len(), s.rows) {
+        (1, Some(rows)) => rows.max(kept),
+        _ => kept,
+    };
+    out.push_str(&psql::table(
         &s.columns,
         &s.result_rows,
         &vec![Align::Left; s.columns.len()],
-    );
+    ));
     out.push_str(&psql::footer(total));
-    if s.truncated || kept < total {
-        if kept < total {
-            out.push_str(&format!(
-                "(truncated: the recording keeps {kept} of {total} rows)\n"
-            ));
-        } else {
-            out.push_str("(truncated)\n");
-        }
+    if kept < total {
+        out.push_str(&format!(
+            "(truncated: the recording keeps {kept} of {total} rows)\n"
+        ));
+    } else if s.truncated {
+        out.push_str("(truncated)\n");
     }
     out.push('\n');
-    if psql::tag_after_rows(tag) {
+    for tag in tags.iter().filter(|t| psql::tag_after_rows(t)) {
         out.push_str(tag);
         out.push('\n');
     }
@@ -535,6 +545,84 @@ mod tests {
         assert_eq!(replay_wait(3_600_000_000, 1.0), MAX_REPLAY_WAIT);
         assert_eq!(replay_wait(3_600_000_000, 1e-9), MAX_REPLAY_WAIT);
         assert_eq!(replay_wait(-5, 1.0), Duration::ZERO, "clock skew");
+    }
+
+    fn record(tag: Option<&str>, rows: Option<u64>) -> StatementRecord {
+        StatementRecord {
+            session_id: "s".into(),
+            text: "SELECT 1;".into(),
+            fingerprint: String::new(),
+            decision: "allowed".into(),
+            rule: None,
+            approval: None,
+            started_at_us: 0,
+            duration_us: 0,
+            command_tag: tag.map(str::to_owned),
+            rows,
+            error: None,
+            columns: Vec::new(),
+            result_rows: Vec::new(),
+            truncated: false,
+        }
+    }
+
+    #[test]
+    fn results_print_as_psql_does() {
+        let mut insert = record(Some("INSERT 0 1"), Some(1));
+        assert_eq!(result(&insert, false), "INSERT 0 1\n");
+        insert.command_tag = Some("BEGIN; INSERT 0 1; COMMIT".into());
+        assert_eq!(
+            result(&insert, false),
+            "BEGIN\nINSERT 0 1\nCOMMIT\n",
+            "a simple query of several statements: one tag a line"
+        );
+
+        let mut returning = record(Some("INSERT 0 1"), Some(1));
+        returning.columns = vec!["id".into()];
+        returning.result_rows = vec![vec![Some("7".into())]];
+        assert_eq!(
+            result(&returning, false),
+            " id \n----\n 7\n(1 row)\n\nINSERT 0 1\n",
+            "psql prints the tag after the rows of INSERT ... RETURNING"
+        );
+
+        let mut cut = record(Some("SELECT 3"), Some(3));
+        cut.columns = vec!["n".into()];
+        cut.result_rows = vec![vec![Some("1".into())]];
+        cut.truncated = true;
+        assert_eq!(
+            result(&cut, false),
+            " n \n---\n 1\n(3 rows)\n(truncated: the recording keeps 1 of 3 rows)\n\n"
+        );
+        cut.command_tag = Some("SHOW".into());
+        cut.rows = None;
+        assert_eq!(
+            result(&cut, false),
+            " n \n---\n 1\n(1 row)\n(truncated)\n\n"
+        );
+
+        let mut failed = record(None, None);
+        failed.error = Some(audit::ErrorInfo {
+            sqlstate: "42P01".into(),
+            message: "relation \"nope\" does not exist".into(),
+        });
+        assert_eq!(
+            result(&failed, false),
+            "ERROR:  relation \"nope\" does not exist\n"
+        );
+        assert_eq!(
+            result(&failed, true),
+            "ERROR:  42P01: relation \"nope\" does not exist\n"
+        );
+        failed.error = Some(audit::ErrorInfo {
+            sqlstate: String::new(),
+            message: "not run: the server skipped it after an earlier error".into(),
+        });
+        assert_eq!(result(&failed, false), "", "the client saw nothing");
+        assert_eq!(
+            result(&failed, true),
+            "(not run: the server skipped it after an earlier error)\n"
+        );
     }
 
     #[test]
