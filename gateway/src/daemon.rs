@@ -297,7 +297,8 @@ fn start_recorder(
         return Ok(None);
     }
     let store = recording.store.clone();
-    let writer = crate::audit::writer::Writer::start(move || crate::audit::open(&store))
+    let retention = recording.retention_secs.map(std::time::Duration::from_secs);
+    let writer = crate::audit::writer::Writer::start(move || crate::audit::open(&store), retention)
         .map_err(|e| anyhow::anyhow!("opening the recording store {:?}: {e}", recording.store))?;
     info!(store = ?recording.store, "recording sessions");
     Ok(Some(writer))

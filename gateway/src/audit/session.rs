@@ -158,11 +158,25 @@ impl Phases for RecordedPhases {
 
     fn result_description(&mut self, columns: &Columns) {
         self.columns = columns.iter().map(|f| f.name.clone()).collect();
+        if let Some(front) = self.pending.front_mut() {
+            if front.record.columns.is_empty() {
+                front.record.columns = self.columns.clone();
+            }
+        }
         self.inner.result_description(columns);
     }
 
     fn rewrites_rows(&self) -> bool {
         true
+    }
+
+    /// Rows past the caps are only counted (from the command tag), so they
+    /// stream through without being read.
+    fn wants_next_row(&self) -> bool {
+        let kept_all = self.pending.front().is_some_and(|p| {
+            p.record.result_rows.len() >= self.caps.rows || p.kept_bytes >= self.caps.bytes
+        });
+        !kept_all || (self.inner.rewrites_rows() && self.inner.wants_next_row())
     }
 
     fn rewrite_row(
@@ -172,41 +186,40 @@ impl Phases for RecordedPhases {
         out: &mut BytesMut,
     ) -> bool {
         let rewritten = self.inner.rewrites_rows() && self.inner.rewrite_row(columns, cells, out);
+        let Some(front) = self.pending.front_mut() else {
+            return rewritten;
+        };
+        let decoded;
+        let sent: &[Option<&[u8]>] = if rewritten {
+            decoded = decode_data_row(&out[5..]).unwrap_or_default();
+            &decoded
+        } else {
+            cells
+        };
+        // Kept only while both caps allow; the first row over them ends the
+        // keeping (the rest of the result then streams by unread).
+        let size: usize = sent.iter().flatten().map(|c| c.len()).sum();
+        let record = &mut front.record;
+        if record.result_rows.len() >= self.caps.rows || front.kept_bytes + size > self.caps.bytes {
+            record.truncated = true;
+            front.kept_bytes = self.caps.bytes;
+            return rewritten;
+        }
         let binary = |i: usize| {
             columns
                 .and_then(|c| c.get(i))
                 .is_some_and(|f| f.format == 1)
         };
-        let render = |cells: &[Option<&[u8]>]| -> Vec<Option<String>> {
-            cells
-                .iter()
-                .enumerate()
-                .map(|(i, c)| c.map(|cell| show(cell, binary(i))))
-                .collect()
-        };
-        let seen = if rewritten {
-            match decode_data_row(&out[5..]) {
-                Ok(cells) => render(&cells),
-                Err(_) => vec![Some("(row not readable)".into())],
-            }
-        } else {
-            render(cells)
-        };
-        if let Some(front) = self.pending.front_mut() {
-            let size: usize = seen.iter().flatten().map(String::len).sum();
-            let record = &mut front.record;
-            if record.result_rows.len() < self.caps.rows
-                && front.kept_bytes + size <= self.caps.bytes
-            {
-                if record.columns.is_empty() {
-                    record.columns = self.columns.clone();
-                }
-                front.kept_bytes += size;
-                record.result_rows.push(seen);
-            } else {
-                record.truncated = true;
-            }
+        let row = sent
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.map(|cell| show(cell, binary(i))))
+            .collect();
+        if record.columns.is_empty() {
+            record.columns = self.columns.clone();
         }
+        front.kept_bytes += size;
+        record.result_rows.push(row);
         rewritten
     }
 
@@ -239,6 +252,11 @@ impl Phases for RecordedPhases {
         if let Some(mut done) = self.pending.pop_front() {
             let record = &mut done.record;
             record.duration_us = now_us() - record.started_at_us;
+            // Rows past the caps streamed by unread: the tag counted them.
+            let returned = record.rows.unwrap_or(0) as usize;
+            if !record.columns.is_empty() && returned > record.result_rows.len() {
+                record.truncated = true;
+            }
             if how == Finish::Skipped {
                 record.error.get_or_insert(ErrorInfo {
                     sqlstate: String::new(),

@@ -13,7 +13,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
         mpsc, Arc,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use tokio::sync::oneshot;
@@ -26,6 +26,8 @@ const MAX_BATCH: usize = 1024;
 /// the store is too slow (and refuse).
 const QUEUE: usize = 16 * 1024;
 const RETRY_EVERY: Duration = Duration::from_millis(500);
+/// Retention is enforced at start and this often.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// Records kept in memory while the store cannot write.
 const MAX_BACKLOG: usize = 1_000_000;
 
@@ -51,6 +53,7 @@ impl Writer {
     /// once the store is open, or why it could not be.
     pub fn start(
         open: impl FnOnce() -> Result<Box<dyn AuditStore>, StoreError> + Send + 'static,
+        retention: Option<Duration>,
     ) -> Result<Writer, StoreError> {
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
         let writer = Writer {
@@ -62,13 +65,18 @@ impl Writer {
         let (opened, outcome) = mpsc::channel();
         std::thread::Builder::new()
             .name("cordon-recorder".into())
-            .spawn(move || match open() {
-                Ok(store) => {
-                    let _ = opened.send(Ok(()));
-                    thread.run(store, queue)
-                }
-                Err(e) => {
-                    let _ = opened.send(Err(e));
+            .spawn(move || {
+                match open().and_then(|mut store| {
+                    close_abandoned(&mut *store)?;
+                    Ok(store)
+                }) {
+                    Ok(store) => {
+                        let _ = opened.send(Ok(()));
+                        thread.run(store, queue, retention)
+                    }
+                    Err(e) => {
+                        let _ = opened.send(Err(e));
+                    }
                 }
             })
             .map_err(|e| StoreError::Other(format!("starting the recorder thread: {e}")))?;
@@ -109,15 +117,28 @@ impl Writer {
         let _ = self.jobs.try_send(Job { events, done: None });
     }
 
-    fn run(self, mut store: Box<dyn AuditStore>, queue: mpsc::Receiver<Job>) {
+    fn run(
+        self,
+        mut store: Box<dyn AuditStore>,
+        queue: mpsc::Receiver<Job>,
+        retention: Option<Duration>,
+    ) {
         let mut fingerprints = Fingerprints::default();
+        let mut purged_at: Option<Instant> = None;
         // Events of statements that ran but could not be written yet.
         let mut backlog: Vec<Event> = Vec::new();
         loop {
+            if let Some(keep) = retention {
+                if purged_at.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+                    purged_at = Some(Instant::now());
+                    purge(&mut *store, keep);
+                }
+            }
             let first = if backlog.is_empty() {
-                match queue.recv() {
+                match queue.recv_timeout(PURGE_EVERY) {
                     Ok(job) => Some(job),
-                    Err(_) => return,
+                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 }
             } else {
                 match queue.recv_timeout(RETRY_EVERY) {
@@ -183,6 +204,46 @@ impl Writer {
             }
         }
         jobs
+    }
+}
+
+/// Closes the sessions a previous run left open (it was killed or crashed):
+/// their records stay complete up to what their clients were acknowledged.
+fn close_abandoned(store: &mut dyn AuditStore) -> Result<(), StoreError> {
+    let now = super::session::now_us();
+    let filter = super::SessionFilter {
+        since_us: Some(now),
+        ..Default::default()
+    };
+    let closing: Vec<Event> = store
+        .sessions(&filter)?
+        .into_iter()
+        .filter(|s| s.closed_at_us.is_none())
+        .map(|s| {
+            Event::Closed(super::SessionClosed {
+                session_id: s.id,
+                at_us: now,
+                reason: "the gateway stopped while the session was open (killed or crashed)".into(),
+            })
+        })
+        .collect();
+    if !closing.is_empty() {
+        tracing::warn!(
+            sessions = closing.len(),
+            "closing the records of sessions a previous run left open"
+        );
+        store.append(&closing)?;
+    }
+    Ok(())
+}
+
+/// Retention: removes sessions closed longer ago than `keep`.
+fn purge(store: &mut dyn AuditStore, keep: Duration) {
+    let cutoff = super::session::now_us() - keep.as_micros() as i64;
+    match store.purge_before(cutoff) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(sessions = n, "purged sessions past the retention period"),
+        Err(e) => tracing::warn!(reason = %e, "purging old sessions failed; retrying later"),
     }
 }
 

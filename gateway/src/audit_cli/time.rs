@@ -21,19 +21,7 @@ pub fn parse_time(text: &str, now_us: i64) -> Result<i64, String> {
     })
 }
 
-/// `90d`, `12h`, `30m`, `45s` in seconds (the same units as `[recording] retention`).
-pub fn parse_duration(text: &str) -> Option<u64> {
-    let unit = text.chars().last()?;
-    let number: u64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
-    let scale = match unit {
-        'd' => 86_400,
-        'h' => 3_600,
-        'm' => 60,
-        's' => 1,
-        _ => return None,
-    };
-    number.checked_mul(scale).filter(|s| *s > 0)
-}
+pub use crate::config::parse_duration;
 
 /// `YYYY-MM-DD`, or `YYYY-MM-DD[T ]HH:MM:SS[.fraction](Z|±HH:MM)`.
 fn parse_rfc3339(text: &str) -> Option<i64> {

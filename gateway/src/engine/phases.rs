@@ -70,6 +70,13 @@ pub trait Phases: Send {
         false
     }
 
+    /// Whether the next row should go to `rewrite_row` (asked per row, when
+    /// `rewrites_rows` is true): a phase that has seen enough of a result
+    /// lets the rest stream through untouched.
+    fn wants_next_row(&self) -> bool {
+        true
+    }
+
     /// Rewrites one row. `cells` are the row's values (`None` is NULL);
     /// write a replacement DataRow into `out` and return true, or return
     /// false to forward the row as it was. `columns` is `None` only when

@@ -33,7 +33,8 @@ impl Engine {
                 Ok(Next::Empty) => return ServerStep::Read { hold_total: None },
                 Ok(Next::Message { header, complete }) => (header, complete),
             };
-            let result = if needs_body(header.tag, self.rewrite_rows) {
+            let rows = self.rewrite_rows && self.phases.wants_next_row();
+            let result = if needs_body(header.tag, rows) {
                 if header.body_len() > MAX_INSPECTED_LEN {
                     return ServerStep::Fatal(lost_track(format!(
                         "message {} of {} bytes is larger than the gateway inspects",

@@ -12,11 +12,13 @@
 //!
 //! The verdicts against the issues' targets come last, for both sections.
 
+mod ab;
 mod cpu;
 mod memory;
 mod pgbench;
 mod pgbouncer;
 mod policy;
+mod recording;
 mod report;
 
 use std::{fmt, process::ExitCode, time::Duration};
@@ -77,6 +79,8 @@ pub enum Section {
     Pgbench,
     /// Classification cost per statement, and pgbench -S with the policy on and off.
     Policy,
+    /// pgbench -S at 16 clients with sessions recorded and not.
+    Recording,
     /// Memory per idle session and during a 1 GiB result.
     Memory,
 }
@@ -110,13 +114,16 @@ pub fn run(seconds: u32, scale: u32, strict: bool, only: Option<Section>) -> Res
     if wanted(Section::Policy) {
         policy::micro(&mut verdicts)?;
     }
-    if wanted(Section::Pgbench) || wanted(Section::Policy) {
+    if wanted(Section::Pgbench) || wanted(Section::Policy) || wanted(Section::Recording) {
         let db = Database::load(scale)?;
         if wanted(Section::Pgbench) {
             throughput(&db, seconds, scale, &mut verdicts)?;
         }
         if wanted(Section::Policy) {
             policy::throughput(&db, seconds, &mut verdicts)?;
+        }
+        if wanted(Section::Recording) {
+            recording::throughput(&db, seconds, &mut verdicts)?;
         }
     }
     if wanted(Section::Memory) {

@@ -13,16 +13,14 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
-use cordon_e2e::{
-    bench_policy::{GROUPS, IDENTITY, OTHER_GROUPS, OTHER_IDENTITY, POLICY},
-    cgroup::CgroupGuard,
-    gateway::{GatewayBuilder, TestGateway},
-    process::run as run_child,
-    unique_name,
-};
+use anyhow::{bail, Result};
+use cordon_e2e::{bench_policy::POLICY, process::run as run_child};
 
-use super::{cpu, pgbench, report::Verdicts, Database, MODES, ROLE};
+use super::{
+    ab::{self, Comparison, Setup},
+    report::Verdicts,
+    Database,
+};
 use crate::cmd;
 
 /// The release binaries of the tests crate this section runs.
@@ -31,7 +29,6 @@ pub const BINARIES: [&str; 2] = ["policy-bench", "cordon-no-policy"];
 const CLIENTS: [u32; 2] = [1, 8];
 /// The runs at each point, policy on (true) or off: balanced (ABBA BAAB), so a
 /// steady drift of the machine's speed falls on both sides alike.
-const ORDER: [bool; 8] = [false, true, true, false, true, false, false, true];
 const UNCACHED_P50_TARGET_US: f64 = 20.0;
 const CACHED_P50_TARGET_US: f64 = 1.0;
 const TPS_RATIO_TARGET: f64 = 0.95;
@@ -144,164 +141,25 @@ fn micros(ns: u64) -> String {
     }
 }
 
-/// One side of the comparison at one point: each run's throughput, and the
-/// gateway's CPU time and transactions summed over the runs.
-#[derive(Default, Clone)]
-struct Side {
-    tps: Vec<f64>,
-    transactions: u64,
-    cpu: Duration,
-}
-
-impl Side {
-    /// The median run: one run disturbed by the shared machine moves it little.
-    fn median_tps(&self) -> f64 {
-        let mut tps = self.tps.clone();
-        tps.sort_by(f64::total_cmp);
-        match tps.len() {
-            0 => f64::NAN,
-            n if n % 2 == 1 => tps[n / 2],
-            n => (tps[n / 2 - 1] + tps[n / 2]) / 2.0,
-        }
-    }
-
-    fn cpu_per_10k(&self) -> Option<Duration> {
-        (self.transactions > 0).then(|| self.cpu.mul_f64(10_000.0 / self.transactions as f64))
-    }
-}
-
-struct Gateway {
-    gateway: TestGateway,
-    cgroup: CgroupGuard,
-    host: &'static str,
-}
-
 /// pgbench -S with the policy on and off, alternating; verdicts against 0.95x.
 pub fn throughput(db: &Database, seconds: u32, verdicts: &mut Verdicts) -> Result<()> {
-    // Eight runs per point: 3 s each at the default --seconds 10.
-    let seconds = (seconds * 3 / 10).max(2);
-    let base = CgroupGuard::create(&format!("/{}", unique_name("cordon-bench-policy")));
-    let start = |host: &'static str, side: &str, program: Option<std::path::PathBuf>| {
-        let cgroup = CgroupGuard::create(&format!("{}/{side}", base.path()));
-        let mut builder = GatewayBuilder::new()
-            .endpoint(
-                "main",
-                &[&format!("{host}:{}", db.pg.port())],
-                if db.pg.ssl() { "require" } else { "disable" },
-            )
-            .credential(ROLE, &db.password)
-            .identity(IDENTITY, ROLE, GROUPS)
-            .identity(OTHER_IDENTITY, ROLE, OTHER_GROUPS)
-            .bind(cgroup.path(), IDENTITY);
-        builder = match program {
-            Some(program) => builder.program(program),
-            None => builder.policy(POLICY),
-        };
-        Gateway {
-            gateway: builder.start(),
-            cgroup,
-            host,
-        }
+    let on = Setup {
+        label: "policy on",
+        host: "127.0.0.1",
+        program: None,
+        toml: POLICY.to_owned(),
     };
-    let on = start("127.0.0.1", "policy-on", None);
-    let off = start(
-        "127.0.0.2",
-        "policy-off",
-        Some(cmd::release_bin("cordon-no-policy")),
-    );
-    let points = MODES.len() * CLIENTS.len();
-    println!(
-        "bench: policy: pgbench -S through cordon with the bench policy (on, {}) and judging \
-         nothing (off, {}); {} runs of {seconds} s",
-        on.host,
-        off.host,
-        points * ORDER.len()
-    );
-
-    let mut results = Vec::new();
-    for mode in MODES {
-        for clients in CLIENTS {
-            let (mut on_side, mut off_side) = (Side::default(), Side::default());
-            for (round, on_turn) in ORDER.into_iter().enumerate() {
-                let (gw, side) = if on_turn {
-                    (&on, &mut on_side)
-                } else {
-                    (&off, &mut off_side)
-                };
-                let pid = gw.gateway.pid().context("the gateway is not running")?;
-                let before = cpu::used(pid);
-                let run = pgbench::select_only(&pgbench::Request {
-                    cgroup: &gw.cgroup,
-                    host: gw.host,
-                    port: db.pg.port(),
-                    role: ROLE,
-                    password: None,
-                    mode,
-                    clients,
-                    seconds,
-                    log_dir: None,
-                })?;
-                if let Some((b, a)) = before.zip(cpu::used(pid)) {
-                    side.cpu += a.saturating_sub(b);
-                }
-                side.tps.push(run.tps);
-                side.transactions += run.transactions;
-                println!(
-                    "bench: policy: -M {mode}, {clients} client(s), run {}/{}, policy {:<3} {:>9.0} tps",
-                    round + 1,
-                    ORDER.len(),
-                    if on_turn { "on" } else { "off" },
-                    run.tps
-                );
-            }
-            results.push((mode, clients, on_side, off_side));
-        }
-    }
-    let refused = on.gateway.log_lines("statement refused");
-    if !refused.is_empty() {
-        bail!(
-            "the bench policy refused statements pgbench sent:\n{}",
-            refused.join("\n")
-        );
-    }
-    drop((on, off));
-    drop(base);
-
-    println!(
-        "\npgbench -S through cordon, policy on (the bench policy) vs off (no judging), \
-         {seconds} s per run, median of {} runs each",
-        ORDER.len() / 2
-    );
-    println!(
-        "{:<11} {:>7}  {:>10}  {:>10}  {:>6}  {:>16}  {:>16}",
-        "mode", "clients", "off tps", "on tps", "ratio", "off CPU/10k q", "on CPU/10k q"
-    );
-    let ms = |d: Option<Duration>| {
-        d.map_or("-".into(), |d| {
-            format!("{:.0} ms", d.as_secs_f64() * 1000.0)
-        })
+    let off = Setup {
+        label: "policy off",
+        host: "127.0.0.2",
+        program: Some(cmd::release_bin("cordon-no-policy")),
+        toml: POLICY.to_owned(),
     };
-    for (mode, clients, on, off) in &results {
-        println!(
-            "-M {mode:<8} {clients:>7}  {:>10.0}  {:>10.0}  {:>5.2}x  {:>16}  {:>16}",
-            off.median_tps(),
-            on.median_tps(),
-            on.median_tps() / off.median_tps(),
-            ms(off.cpu_per_10k()),
-            ms(on.cpu_per_10k())
-        );
-    }
-    for (mode, clients, on, off) in &results {
-        let ratio = on.median_tps() / off.median_tps();
-        verdicts.add(
-            format!(
-                "policy on >= {TPS_RATIO_TARGET:.2}x policy off, -M {mode}, {clients} client(s): \
-                 {ratio:.2}x ({:.0} vs {:.0} tps)",
-                on.median_tps(),
-                off.median_tps()
-            ),
-            ratio.is_finite().then_some(ratio >= TPS_RATIO_TARGET),
-        );
-    }
-    Ok(())
+    let comparison = Comparison {
+        name: "policy",
+        what: "the bench policy (on) and judging nothing (off)",
+        clients: &CLIENTS,
+        target: TPS_RATIO_TARGET,
+    };
+    ab::compare(db, seconds, &comparison, on, off, verdicts)
 }
