@@ -175,6 +175,7 @@ impl Story {
         );
 
         self.policy(&pg, &agent, &gateway)?;
+        self.recording(&gateway)?;
 
         self.heading("A process in an unbound cgroup is refused")?;
         let info = Conninfo::new("127.0.0.1", port)
@@ -371,6 +372,49 @@ impl Story {
         self.check(
             out.code == Some(1) && out.stdout.contains("public.orders"),
             "explain: a DELETE hidden in a WITH query is refused (exit 1)",
+        );
+        Ok(())
+    }
+}
+
+impl Story {
+    fn recording(&mut self, gateway: &TestGateway) -> Result<()> {
+        self.heading(
+            "Every session is recorded: who, from which process, what ran, what came back",
+        )?;
+        say("cordon sessions list --decision refused");
+        let out = gateway.cordon(&["sessions", "list", "--decision", "refused"]);
+        for line in out.stdout.lines() {
+            println!("    {line}");
+        }
+        let refused_session = out
+            .stdout
+            .lines()
+            .skip(1)
+            .find_map(|l| l.split_whitespace().next().map(str::to_owned));
+        self.check(
+            out.code == Some(0) && refused_session.is_some(),
+            "the sessions with refusals are listed, with identity, cgroup, pid and command",
+        );
+        if let Some(id) = refused_session {
+            say(&format!("cordon sessions show {id}"));
+            let out = gateway.cordon(&["sessions", "show", &id]);
+            for line in out.stdout.lines() {
+                println!("    {line}");
+            }
+            self.check(
+                out.stdout.contains("refused") && out.stdout.contains("42501"),
+                "the refused statement, its rule and the error the agent saw",
+            );
+        }
+        say("cordon audit verify");
+        let out = gateway.cordon(&["audit", "verify"]);
+        for line in out.stdout.lines() {
+            println!("    {line}");
+        }
+        self.check(
+            out.code == Some(0),
+            "the hash chains verify: nothing changed, removed or inserted",
         );
         Ok(())
     }
