@@ -9,7 +9,7 @@ use super::{
     db::{query_all, with_tx, Access, Backend, Row, Tx, Value},
     index,
     record::Event,
-    store::{now_us, SessionDetail, SessionFilter, SessionSummary, StoreError},
+    store::{now_us, AuditStore, SessionDetail, SessionFilter, SessionSummary, StoreError},
     verify::{Verifier, VerifyReport},
 };
 
@@ -315,4 +315,35 @@ fn session_head(tx: &dyn Tx, id: &str) -> Result<Option<Head>, StoreError> {
             })
         })
         .transpose()
+}
+
+/// Every back end is a store through the same operations.
+impl<B: Backend + Send> AuditStore for B {
+    fn append(&mut self, events: &[Event]) -> Result<(), StoreError> {
+        append(self, events)
+    }
+
+    fn sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionSummary>, StoreError> {
+        sessions(self, filter)
+    }
+
+    fn session(&self, id: &str) -> Result<Option<SessionDetail>, StoreError> {
+        session(self, id)
+    }
+
+    fn export(
+        &self,
+        filter: &SessionFilter,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, StoreError> {
+        export(self, filter, out)
+    }
+
+    fn verify(&self) -> Result<VerifyReport, StoreError> {
+        verify(self)
+    }
+
+    fn purge_before(&mut self, cutoff_us: i64) -> Result<u64, StoreError> {
+        purge_before(self, cutoff_us)
+    }
 }

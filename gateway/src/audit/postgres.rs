@@ -17,9 +17,7 @@ use tokio_postgres::{
 use super::{
     db::{Access, Backend, Row, Tx, Value},
     ops,
-    record::Event,
-    store::{AuditStore, SessionDetail, SessionFilter, SessionSummary, StoreError},
-    verify::VerifyReport,
+    store::StoreError,
 };
 
 /// Runs before the migrations, in their transaction.
@@ -122,36 +120,6 @@ impl PostgresStore {
             client,
             statements: RefCell::new(HashMap::new()),
         })
-    }
-}
-
-impl AuditStore for PostgresStore {
-    fn append(&mut self, events: &[Event]) -> Result<(), StoreError> {
-        ops::append(self, events)
-    }
-
-    fn sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionSummary>, StoreError> {
-        ops::sessions(self, filter)
-    }
-
-    fn session(&self, id: &str) -> Result<Option<SessionDetail>, StoreError> {
-        ops::session(self, id)
-    }
-
-    fn export(
-        &self,
-        filter: &SessionFilter,
-        out: &mut dyn std::io::Write,
-    ) -> Result<u64, StoreError> {
-        ops::export(self, filter, out)
-    }
-
-    fn verify(&self) -> Result<VerifyReport, StoreError> {
-        ops::verify(self)
-    }
-
-    fn purge_before(&mut self, cutoff_us: i64) -> Result<u64, StoreError> {
-        ops::purge_before(self, cutoff_us)
     }
 }
 

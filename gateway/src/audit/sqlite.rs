@@ -13,9 +13,7 @@ use rusqlite::{types::ValueRef, Connection, ErrorCode};
 use super::{
     db::{Access, Backend, Row, Tx, Value},
     ops,
-    record::Event,
-    store::{AuditStore, SessionDetail, SessionFilter, SessionSummary, StoreError},
-    verify::VerifyReport,
+    store::StoreError,
 };
 
 /// Schema migrations, in order; `schema_version` holds how many have run.
@@ -110,36 +108,6 @@ impl SqliteStore {
     /// The schema version this build creates.
     pub fn schema_version() -> i64 {
         ops::known_version(MIGRATIONS)
-    }
-}
-
-impl AuditStore for SqliteStore {
-    fn append(&mut self, events: &[Event]) -> Result<(), StoreError> {
-        ops::append(self, events)
-    }
-
-    fn sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionSummary>, StoreError> {
-        ops::sessions(self, filter)
-    }
-
-    fn session(&self, id: &str) -> Result<Option<SessionDetail>, StoreError> {
-        ops::session(self, id)
-    }
-
-    fn export(
-        &self,
-        filter: &SessionFilter,
-        out: &mut dyn std::io::Write,
-    ) -> Result<u64, StoreError> {
-        ops::export(self, filter, out)
-    }
-
-    fn verify(&self) -> Result<VerifyReport, StoreError> {
-        ops::verify(self)
-    }
-
-    fn purge_before(&mut self, cutoff_us: i64) -> Result<u64, StoreError> {
-        ops::purge_before(self, cutoff_us)
     }
 }
 
