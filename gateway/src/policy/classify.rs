@@ -104,7 +104,8 @@ fn statement(node: &NodeEnum, text: &str, dialect: Dialect) -> Statement {
     relations(&tree, created_schema.as_deref(), &mut out);
     functions(&tree, &mut out);
     operators(&tree, &mut out);
-    unnamed_targets(&tree, &mut out);
+    let named = named_ddl_target(node);
+    unnamed_targets(&tree, named.is_some(), &mut out);
     for parts in &tree.casts {
         if let Some((schema, name)) = split_name(parts) {
             out.casts.push(Target::Routine {
@@ -117,11 +118,7 @@ fn statement(node: &NodeEnum, text: &str, dialect: Dialect) -> Statement {
         out.effects.push(SessionEffect::Execute(name.clone()));
     }
     top_level(node, &mut out);
-    if let Some(target) = named_ddl_target(node) {
-        // The object is named after all: a schema.name pattern can cover it.
-        let unnamed = Target::Unnamed(statements::unnamed_label(top.name));
-        out.accesses
-            .retain(|a| !(a.action == Action::Ddl && a.target == unnamed));
+    if let Some(target) = named {
         out.accesses.push(Access {
             action: Action::Ddl,
             target,
@@ -380,8 +377,13 @@ fn operators(tree: &Tree, out: &mut Statement) {
 
 /// DDL, admin and utility statements that name no relation still need a rule
 /// for their action; their object is one only `*` covers.
-fn unnamed_targets(tree: &Tree, out: &mut Statement) {
+/// `top_named`: the top statement's object is named from its name list.
+fn unnamed_targets(tree: &Tree, top_named: bool, out: &mut Statement) {
+    let top = tree.statements.first().map(|s| s.id);
     for stmt in &tree.statements {
+        if top_named && Some(stmt.id) == top {
+            continue;
+        }
         let action = match statements::category(stmt.name) {
             Some(Category::Ddl) => Action::Ddl,
             Some(Category::Admin) => Action::Admin,
