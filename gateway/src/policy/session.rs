@@ -20,14 +20,14 @@ pub struct PolicyFactory;
 
 impl PhaseFactory for PolicyFactory {
     fn for_session(&self, session: &SessionFacts<'_>) -> Box<dyn Phases> {
-        let mut phases = PolicyPhases::new(
+        let phases = PolicyPhases::new(
             session
                 .policy
                 .for_identity(session.identity, session.groups),
             session.search_path.to_vec(),
             session.dialect,
-        );
-        phases.context.catalog = std::sync::Arc::new(session.catalog.clone());
+        )
+        .with_catalog(session.catalog.clone());
         Box::new(phases)
     }
 }
@@ -51,6 +51,12 @@ impl PolicyPhases {
             dialect,
             cache: TextCache::default(),
         }
+    }
+
+    /// What the database defines in the search path (read at login).
+    pub fn with_catalog(mut self, catalog: super::catalog::SessionCatalog) -> Self {
+        self.context.catalog = std::sync::Arc::new(catalog);
+        self
     }
 
     /// Judges a statement text; `runs` says whether it executes now (Query,
