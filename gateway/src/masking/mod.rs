@@ -1,0 +1,4 @@
+//! Masking: sensitive values never reach an agent, however its query is written.
+
+pub mod catalog;
+pub mod view_columns;
