@@ -179,12 +179,16 @@ impl Engine {
                 }
             }
             be::ERROR_RESPONSE => {
-                let fields = be::decode_error_fields(body).map_err(lost_track)?;
+                // Rewritten first, so the phases (a recording) see the
+                // error as the client will.
+                let rewritten = self.rewrite_notice(header.tag, body)?;
+                let seen = rewritten.as_ref().map_or(body, |message| &message[5..]);
+                let fields = be::decode_error_fields(seen).map_err(lost_track)?;
                 if let Some(refusal) = self.on_error(&fields) {
                     s.replace(header, refusal.to_bytes());
                     return Ok(());
                 }
-                if let Some(rewritten) = self.rewrite_notice(header.tag, body)? {
+                if let Some(rewritten) = rewritten {
                     s.replace(header, rewritten.freeze());
                     return Ok(());
                 }
