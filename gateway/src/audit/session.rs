@@ -123,7 +123,8 @@ impl RecordedPhases {
             Verdict::Allow if matches!(request, Request::Parse { .. }) => {}
             Verdict::Allow => self.start(&text, "allowed", None),
             Verdict::Refuse(error) => self.start(&text, "refused", Some(error)),
-            Verdict::Hold(_) => self.start(&text, "held", None),
+            // Recorded when the hold comes to a verdict (`resolved`).
+            Verdict::Hold(_) => {}
         }
     }
 }
@@ -154,6 +155,11 @@ impl Phases for RecordedPhases {
         let verdict = self.inner.classify(request);
         self.note_verdict(request, &verdict);
         verdict
+    }
+
+    fn resolved(&mut self, request: &Request<'_>, verdict: &Verdict) {
+        self.note_verdict(request, verdict);
+        self.inner.resolved(request, verdict);
     }
 
     fn result_description(&mut self, columns: &Columns) {

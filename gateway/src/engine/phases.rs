@@ -61,6 +61,10 @@ pub trait Phases: Send {
         Verdict::Allow
     }
 
+    /// A request `classify` held came to this verdict (Allow or Refuse); it
+    /// goes on as if `classify` had said so.
+    fn resolved(&mut self, _request: &Request<'_>, _verdict: &Verdict) {}
+
     /// A result's columns are known, before its first row.
     fn result_description(&mut self, _columns: &Columns) {}
 
