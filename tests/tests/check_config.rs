@@ -97,6 +97,33 @@ fn broken_files_name_file_line_and_field_and_exit_78() {
 }
 
 #[test]
+fn masking_errors_name_file_line_and_field_and_exit_78() {
+    let dir = TempDir::new("cordon-check");
+    let cases = [
+        ("unknown-mask.toml", "mask = \"scramble\"", "mask"),
+        ("hash-without-key.toml", "mask = \"hash\"", "mask"),
+    ];
+    // VALID has 18 lines; the rule's `mask` is on line 23.
+    for (name, mask_line, field) in cases {
+        let path = dir.path().join(name);
+        let text = format!("{VALID}\n[[mask]]\nname = \"m\"\ncolumns = [\"email\"]\n{mask_line}\n");
+        std::fs::write(&path, text).expect("writing a test config");
+        let out = check(&path);
+        let said = format!("{}{}", out.stdout, out.stderr);
+        assert_eq!(out.code, Some(78), "{name}: exit code: {out}");
+        let location = format!("{}:23:", path.display());
+        assert!(
+            said.contains(&location),
+            "{name}: should name {location}: {out}"
+        );
+        assert!(
+            said.contains(&format!("field `{field}`")),
+            "{name}: should name the field `{field}`: {out}"
+        );
+    }
+}
+
+#[test]
 fn the_example_configuration_passes() {
     let example = workspace_dir().join("config/cordon.example.toml");
     assert!(example.is_file(), "{} is missing", example.display());

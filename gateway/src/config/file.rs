@@ -33,6 +33,12 @@ pub struct File {
     pub baseline_override: Vec<OverrideTable>,
     #[serde(default)]
     pub recording: Option<RecordingTable>,
+    #[serde(default)]
+    pub masking: Option<MaskingTable>,
+    #[serde(default)]
+    pub mask: Vec<MaskTable>,
+    #[serde(default)]
+    pub detect: Vec<DetectTable>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,4 +135,34 @@ pub struct RecordingTable {
     pub max_rows: Option<Spanned<usize>>,
     pub max_bytes: Option<Spanned<usize>>,
     pub retention: Option<Spanned<String>>,
+}
+
+/// `[masking]` (docs/masking.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskingTable {
+    pub hash_key_file: Option<Spanned<PathBuf>>,
+}
+
+/// `[[mask]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskTable {
+    pub name: Spanned<String>,
+    pub columns: Spanned<Vec<String>>,
+    pub mask: Spanned<String>,
+    pub text: Option<Spanned<String>>,
+    pub exempt_identities: Option<Spanned<Vec<String>>>,
+    pub exempt_groups: Option<Spanned<Vec<String>>>,
+    pub allow_uses: Option<Spanned<Vec<String>>>,
+}
+
+/// `[[detect]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DetectTable {
+    pub name: Spanned<String>,
+    pub identities: Option<Spanned<Vec<String>>>,
+    pub groups: Option<Spanned<Vec<String>>>,
+    pub kinds: Spanned<Vec<String>>,
 }

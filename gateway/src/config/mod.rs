@@ -4,6 +4,7 @@
 
 mod error;
 mod file;
+mod masking;
 mod policy;
 mod recording;
 mod subject;
@@ -40,6 +41,9 @@ pub struct Config {
     pub policy: std::sync::Arc<crate::policy::Policy>,
     /// Where session records are kept (`[recording]`).
     pub recording: Recording,
+    /// Masking rules and content detectors (`[masking]`, `[[mask]]`,
+    /// `[[detect]]`); empty when masking is off.
+    pub masking: crate::masking::MaskPolicy,
 }
 
 #[derive(Debug, Clone)]
@@ -200,6 +204,7 @@ impl Validator<'_> {
         let exempt = self.exemptions(raw.exempt, &bindings)?;
         let policy = self.policy(raw.allow, raw.deny, raw.baseline_override, &identities)?;
         let recording = self.recording(raw.recording, &gateway.state_dir)?;
+        let masking = self.masking(raw.masking, raw.mask, raw.detect, &identities)?;
         Ok(Config {
             gateway,
             intercept,
@@ -210,6 +215,7 @@ impl Validator<'_> {
             exempt,
             policy: std::sync::Arc::new(policy),
             recording,
+            masking,
         })
     }
 

@@ -47,7 +47,9 @@ impl Validator<'_> {
         Ok(policy)
     }
 
-    fn unique_name(
+    /// Rule names are unique within one family (policy rules, masking
+    /// rules): refusals and recordings quote them.
+    pub(super) fn unique_name(
         &self,
         names: &mut HashSet<String>,
         name: &Spanned<String>,
@@ -65,11 +67,38 @@ impl Validator<'_> {
         Ok(())
     }
 
-    fn subjects(
+    /// Who a rule applies to (`identities`, `groups`): at least one of them.
+    pub(super) fn subjects(
         &self,
         name: &Spanned<String>,
         identities_field: Option<Spanned<Vec<String>>>,
         groups_field: Option<Spanned<Vec<String>>>,
+        identities: &[Identity],
+    ) -> Result<Subjects, ConfigError> {
+        let subjects = self.known_subjects(
+            (identities_field, "identities"),
+            (groups_field, "groups"),
+            identities,
+        )?;
+        if subjects.identities.is_empty() && subjects.groups.is_empty() {
+            return Err(self.error(
+                name,
+                "identities",
+                format!(
+                    "rule \"{}\" applies to nobody: give identities or groups (\"*\" for everyone)",
+                    name.get_ref()
+                ),
+            ));
+        }
+        Ok(subjects)
+    }
+
+    /// Identity and group lists (under the given field names), each name
+    /// defined by some `[[identity]]`, or `*`.
+    pub(super) fn known_subjects(
+        &self,
+        (identities_field, identities_key): (Option<Spanned<Vec<String>>>, &str),
+        (groups_field, groups_key): (Option<Spanned<Vec<String>>>, &str),
         identities: &[Identity],
     ) -> Result<Subjects, ConfigError> {
         let mut subjects = Subjects::default();
@@ -78,7 +107,7 @@ impl Validator<'_> {
                 if identity != "*" && !identities.iter().any(|i| &i.name == identity) {
                     return Err(self.error(
                         &list,
-                        "identities",
+                        identities_key,
                         format!("no [[identity]] is named \"{identity}\""),
                     ));
                 }
@@ -90,22 +119,12 @@ impl Validator<'_> {
                 if group != "*" && !identities.iter().any(|i| i.groups.contains(group)) {
                     return Err(self.error(
                         &list,
-                        "groups",
+                        groups_key,
                         format!("no [[identity]] is in group \"{group}\""),
                     ));
                 }
             }
             subjects.groups = list.into_inner();
-        }
-        if subjects.identities.is_empty() && subjects.groups.is_empty() {
-            return Err(self.error(
-                name,
-                "identities",
-                format!(
-                    "rule \"{}\" applies to nobody: give identities or groups (\"*\" for everyone)",
-                    name.get_ref()
-                ),
-            ));
         }
         Ok(subjects)
     }

@@ -433,6 +433,12 @@ impl TargetCatalog {
         (current.generation >= wanted && young).then_some(current)
     }
 
+    /// The newest snapshot, fresh or not (for results of statements
+    /// checked against a fresh one moments ago).
+    pub fn latest(&self) -> Option<Arc<Snapshot>> {
+        self.current.lock().ok()?.clone()
+    }
+
     /// A fresh snapshot, reading the catalog when needed (one reader at a
     /// time: sessions that ask meanwhile get the same read).
     pub async fn snapshot(&self) -> Result<Arc<Snapshot>, String> {

@@ -1,0 +1,205 @@
+//! Content detectors: the second layer, over every text value an identity
+//! receives, for sensitive values that reach a result without a masked
+//! column's origin (pasted into a notes field, built by an expression the
+//! origin analysis allowed, returned by a function).
+//!
+//! Each kind has a pattern that finds candidates and a precise check that
+//! confirms them (Luhn for cards, mod 97 for IBANs, a JSON header for JWTs,
+//! ...). One combined pattern per set of kinds runs first: most values match
+//! none, and for them `redact` is a single scan that allocates nothing.
+
+mod checks;
+mod patterns;
+
+use std::{fmt, sync::Arc};
+
+use regex::Regex;
+
+/// What a detector looks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Email,
+    Phone,
+    Card,
+    NationalId,
+    Iban,
+    Jwt,
+    AccessKey,
+    PrivateKey,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::Email,
+        Kind::Phone,
+        Kind::Card,
+        Kind::NationalId,
+        Kind::Iban,
+        Kind::Jwt,
+        Kind::AccessKey,
+        Kind::PrivateKey,
+    ];
+
+    /// The configuration's name, also shown in `[redacted NAME]`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Email => "email",
+            Kind::Phone => "phone",
+            Kind::Card => "card",
+            Kind::NationalId => "national-id",
+            Kind::Iban => "iban",
+            Kind::Jwt => "jwt",
+            Kind::AccessKey => "access-key",
+            Kind::PrivateKey => "private-key",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    fn bit(self) -> u16 {
+        1 << self as u16
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of kinds (a bit per kind).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct KindSet(u16);
+
+impl KindSet {
+    pub fn all() -> Self {
+        Kind::ALL.into_iter().collect()
+    }
+
+    pub fn insert(&mut self, kind: Kind) {
+        self.0 |= kind.bit();
+    }
+
+    pub fn union(self, other: KindSet) -> KindSet {
+        KindSet(self.0 | other.0)
+    }
+
+    pub fn contains(self, kind: Kind) -> bool {
+        self.0 & kind.bit() != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Kind> {
+        Kind::ALL.into_iter().filter(move |k| self.contains(*k))
+    }
+}
+
+impl FromIterator<Kind> for KindSet {
+    fn from_iter<I: IntoIterator<Item = Kind>>(iter: I) -> Self {
+        let mut set = KindSet::default();
+        iter.into_iter().for_each(|k| set.insert(k));
+        set
+    }
+}
+
+/// The detectors one identity has switched on. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct DetectorSet {
+    compiled: Option<Arc<Compiled>>,
+}
+
+struct Compiled {
+    kinds: KindSet,
+    /// Every enabled kind's candidate pattern in one alternation: no match
+    /// here means no candidate of any kind, the common case.
+    prefilter: Regex,
+}
+
+impl fmt::Debug for DetectorSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kinds: Vec<&str> = self.kinds().iter().map(Kind::name).collect();
+        f.debug_tuple("DetectorSet").field(&kinds).finish()
+    }
+}
+
+/// A detected value: bytes `start..end` of the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
+    kind: Kind,
+}
+
+impl DetectorSet {
+    /// Compiles the prefilter for `kinds` (a few milliseconds: build once per
+    /// set of kinds, as `MaskPolicy` does, not per session).
+    pub fn new(kinds: KindSet) -> Self {
+        if kinds.is_empty() {
+            return Self::default();
+        }
+        let alternation: Vec<String> = kinds
+            .iter()
+            .map(|k| format!("(?:{})", patterns::candidate(k)))
+            .collect();
+        let prefilter = Regex::new(&alternation.join("|")).expect("the detector patterns compile");
+        Self {
+            compiled: Some(Arc::new(Compiled { kinds, prefilter })),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.compiled.is_none()
+    }
+
+    pub fn kinds(&self) -> KindSet {
+        self.compiled
+            .as_ref()
+            .map_or_else(KindSet::default, |c| c.kinds)
+    }
+
+    /// `text` with every detected value replaced by `[redacted KIND]`, or
+    /// None when nothing was detected.
+    pub fn redact(&self, text: &str) -> Option<String> {
+        let compiled = self.compiled.as_ref()?;
+        if !compiled.prefilter.is_match(text) {
+            return None;
+        }
+        let mut spans = Vec::new();
+        for kind in compiled.kinds.iter() {
+            patterns::find(kind, text, &mut spans);
+        }
+        if spans.is_empty() {
+            return None;
+        }
+        Some(replace(text, spans))
+    }
+}
+
+/// Replaces the spans, earliest first; of overlapping ones the one that
+/// starts first (or, at the same start, the longest) wins, so a private key
+/// block is one redaction, not a string of smaller ones inside it.
+fn replace(text: &str, mut spans: Vec<Span>) -> String {
+    spans.sort_by_key(|s| (s.start, std::cmp::Reverse(s.end)));
+    let mut out = String::with_capacity(text.len());
+    let mut done = 0;
+    for span in spans {
+        if span.start < done {
+            continue;
+        }
+        out.push_str(&text[done..span.start]);
+        out.push_str("[redacted ");
+        out.push_str(span.kind.name());
+        out.push(']');
+        done = span.end;
+    }
+    out.push_str(&text[done..]);
+    out
+}
+
+#[cfg(test)]
+mod tests;

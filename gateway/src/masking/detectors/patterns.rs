@@ -1,0 +1,168 @@
+//! Each kind's candidate pattern, and the search that confirms candidates
+//! with the checks. Patterns are ASCII-only (`(?-u)`): the values they look
+//! for are ASCII, and ASCII word boundaries keep the regex engine on its
+//! fast path for any text.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::{checks, Kind, Span};
+
+const EMAIL: &str =
+    r"(?-u)[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,63}\b";
+
+/// International `+CC ...` forms; North American `(555) 123-4567`,
+/// `555-123-4567`, `555.123.4567`; national forms with a trunk 0
+/// (`020 7946 0958`, `07700 900123`, `06 12 34 56 78`). Digits alone are
+/// never a phone number here: they are far more often ids and amounts.
+const PHONE: &str = concat!(
+    r"(?-u)\+[0-9]{1,3}(?:[ .\-]?\(?[0-9]{1,4}\)?){2,6}",
+    r"|\(?[0-9]{3}\)?[ .\-]?[0-9]{3}[ .\-][0-9]{4}",
+    r"|0[0-9]{2,4}[ \-][0-9]{3,4}[ \-]?[0-9]{3,4}",
+    r"|0[0-9](?:[ .\-][0-9]{2}){4}",
+);
+
+const CARD: &str = r"(?-u)\b[0-9](?:[ \-]?[0-9]){12,18}\b";
+
+/// US SSN, UK National Insurance number.
+const NATIONAL_ID: &str = concat!(
+    r"(?-u)\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b",
+    r"|\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]\b",
+);
+
+/// Country, check digits, then up to 30 characters, run together or in
+/// groups of four.
+const IBAN: &str = r"(?-u)\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b";
+
+/// A header that starts `{"` (`eyJ`), a payload that starts `{` (`ey`/`ew`).
+const JWT: &str = r"(?-u)\beyJ[A-Za-z0-9_\-]+\.e[wy][A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*";
+
+/// The vendors' documented token shapes: AWS access key ids, GitHub tokens
+/// (classic and fine-grained), GitLab personal tokens, Slack tokens, Google
+/// API keys, Stripe live secret and restricted keys.
+const ACCESS_KEY: &str = concat!(
+    r"(?-u)\b(?:AKIA|ASIA)[A-Z0-9]{16}\b",
+    r"|\bgh[pousr]_[A-Za-z0-9]{36}\b",
+    r"|\bgithub_pat_[A-Za-z0-9_]{22,255}",
+    r"|\bglpat-[A-Za-z0-9_\-]{20,}",
+    r"|\bxox[abprs]-[A-Za-z0-9\-]{10,}",
+    r"|\bAIza[A-Za-z0-9_\-]{35}",
+    r"|\b[rs]k_live_[A-Za-z0-9]{16,}",
+);
+
+/// The BEGIN line of a PEM (or PGP armoured) private key; the label is
+/// captured to find the matching END line.
+const PRIVATE_KEY: &str = r"(?-u)-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----";
+
+pub(super) fn candidate(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Email => EMAIL,
+        Kind::Phone => PHONE,
+        Kind::Card => CARD,
+        Kind::NationalId => NATIONAL_ID,
+        Kind::Iban => IBAN,
+        Kind::Jwt => JWT,
+        Kind::AccessKey => ACCESS_KEY,
+        Kind::PrivateKey => PRIVATE_KEY,
+    }
+}
+
+/// Each kind's pattern compiled once for the process, indexed by `Kind as usize`.
+static FINDERS: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+    Kind::ALL
+        .iter()
+        .map(|&k| Regex::new(candidate(k)).expect("the detector patterns compile"))
+        .collect()
+});
+
+/// Appends to `spans` every confirmed value of `kind` in `text`.
+pub(super) fn find(kind: Kind, text: &str, spans: &mut Vec<Span>) {
+    let finder = &FINDERS[kind as usize];
+    let bytes = text.as_bytes();
+    if kind == Kind::PrivateKey {
+        return find_private_keys(finder, text, spans);
+    }
+    for m in finder.find_iter(text) {
+        let (start, candidate) = (m.start(), &bytes[m.range()]);
+        let end = match kind {
+            Kind::Email | Kind::AccessKey => Some(m.end()),
+            Kind::Phone => phone(bytes, start, m.end()),
+            Kind::Card => card(bytes, start, m.end()),
+            Kind::NationalId => national_id(bytes, start, m.end()),
+            Kind::Iban => checks::iban(candidate).map(|len| start + len),
+            Kind::Jwt => checks::jwt(m.as_str()).then_some(m.end()),
+            Kind::PrivateKey => unreachable!("handled above"),
+        };
+        if let Some(end) = end {
+            spans.push(Span { start, end, kind });
+        }
+    }
+}
+
+/// A phone candidate that stands alone and has as many digits as a phone
+/// number can (8 to 15 for international forms, E.164's maximum).
+fn phone(text: &[u8], start: usize, mut end: usize) -> Option<usize> {
+    let span = &text[start..end];
+    // The last group's optional `)` may have taken a closing parenthesis
+    // that belongs to the surrounding text.
+    let opens = span.iter().filter(|&&b| b == b'(').count();
+    let closes = span.iter().filter(|&&b| b == b')').count();
+    if closes > opens && span.ends_with(b")") {
+        end -= 1;
+    }
+    let digits = text[start..end]
+        .iter()
+        .filter(|b| b.is_ascii_digit())
+        .count();
+    let international = text[start] == b'+';
+    let enough = !international || (8..=15).contains(&digits);
+    // Space-separated groups with more digit groups on either side are a
+    // slice of a longer number (an account number, a table of figures).
+    let spaced = text[start..end].contains(&b' ');
+    let more_digits =
+        |at: Option<usize>| at.and_then(|i| text.get(i)).is_some_and(u8::is_ascii_digit);
+    let within_longer = spaced
+        && ((start >= 1 && text[start - 1] == b' ' && more_digits(start.checked_sub(2)))
+            || (text.get(end) == Some(&b' ') && more_digits(Some(end + 1))));
+    (enough && !within_longer && checks::free_before(text, start) && checks::free_after(text, end))
+        .then_some(end)
+}
+
+fn card(text: &[u8], start: usize, end: usize) -> Option<usize> {
+    (checks::card(&text[start..end])
+        && checks::free_after(text, end)
+        && !checks::after_iban_head(text, start))
+    .then_some(end)
+}
+
+fn national_id(text: &[u8], start: usize, end: usize) -> Option<usize> {
+    let candidate = &text[start..end];
+    let valid = if candidate[0].is_ascii_digit() {
+        checks::ssn(candidate) && checks::free_before(text, start) && checks::free_after(text, end)
+    } else {
+        checks::nino(candidate)
+    };
+    valid.then_some(end)
+}
+
+/// From a BEGIN line through the END line with the same label; a key whose
+/// END line is missing (a truncated value) is redacted to the end of the
+/// text: the part shown would still be key material.
+fn find_private_keys(finder: &Regex, text: &str, spans: &mut Vec<Span>) {
+    let mut from = 0;
+    while let Some(caps) = finder.captures_at(text, from) {
+        let begin = caps.get(0).expect("group 0 is the match");
+        let label = caps.get(1).expect("the label is not optional").as_str();
+        let end_line = format!("-----END {label}-----");
+        let end = text[begin.end()..]
+            .find(&end_line)
+            .map_or(text.len(), |i| begin.end() + i + end_line.len());
+        spans.push(Span {
+            start: begin.start(),
+            end,
+            kind: Kind::PrivateKey,
+        });
+        from = end;
+    }
+}
