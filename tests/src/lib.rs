@@ -21,6 +21,7 @@ pub mod policy_corpus;
 pub mod postgres;
 pub mod process;
 pub mod procmem;
+pub mod received;
 pub mod scenario;
 pub mod small_fs;
 pub mod tempdir;

@@ -36,6 +36,11 @@ impl Engine {
                 Ok(Next::Empty) => return ServerStep::Read { hold_total: None },
                 Ok(Next::Message { header, complete }) => (header, complete),
             };
+            if header.tag == be::DATA_ROW {
+                // The phases learn an Execute's columns before they are
+                // asked whether they want its first row.
+                self.announce_execute_columns();
+            }
             let result = if self.needs_body(header.tag) {
                 if header.body_len() > MAX_INSPECTED_LEN {
                     return ServerStep::Fatal(lost_track(format!(

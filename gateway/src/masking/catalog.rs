@@ -217,7 +217,7 @@ const MAX_VIEW_DEPTH: usize = 16;
 pub async fn read_snapshot(
     side: &mut SideConnection,
     regex: Option<&str>,
-    matches: &dyn Fn(&str) -> bool,
+    matches: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Snapshot, String> {
     let error = |e: crate::upstream::UpstreamError| format!("reading the catalog: {e}");
     let mut relations: Vec<RelationRow> = Vec::new();
@@ -293,7 +293,7 @@ fn parse_number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
 fn build(
     relations: Vec<RelationRow>,
     columns: &TextRows,
-    matches: &dyn Fn(&str) -> bool,
+    matches: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Snapshot, String> {
     let mut snapshot = Snapshot::default();
     let mut definitions = Vec::new();

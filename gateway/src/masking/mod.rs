@@ -12,9 +12,13 @@
 //! configuration for operators.
 
 pub mod catalog;
+pub mod copy_plan;
 pub mod copy_text;
 pub mod detectors;
+pub mod explain;
 pub mod masks;
+pub mod phases;
+pub mod uses;
 pub mod rules;
 pub mod view_columns;
 
