@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod engine;
 pub mod identity;
 pub mod intercept;
+pub mod masking;
 pub mod policy;
 pub mod protocol;
 pub mod rlimit;

@@ -1,0 +1,3 @@
+//! Masking: sensitive column values never reach an agent unmasked.
+
+pub mod uses;
