@@ -125,7 +125,11 @@ impl CopyPlan {
         has_column_rules: bool,
         has_detectors: bool,
     ) -> Self {
-        let plain = if has_detectors { Field::Detect } else { Field::Pass };
+        let plain = if has_detectors {
+            Field::Detect
+        } else {
+            Field::Pass
+        };
         let mut plan = CopyPlan {
             format: TextFormat::default(),
             fields: Vec::new(),
@@ -156,7 +160,11 @@ impl CopyPlan {
             return plan;
         };
         let names: Vec<String> = if statement.columns.is_empty() {
-            relation.all_columns.iter().map(|(_, n)| n.clone()).collect()
+            relation
+                .all_columns
+                .iter()
+                .map(|(_, n)| n.clone())
+                .collect()
         } else {
             statement.columns.clone()
         };
@@ -175,10 +183,15 @@ impl CopyPlan {
             })
             .collect();
         plan.rest = Field::Null;
-        let masks_some = plan.fields.iter().any(|f| matches!(f, Field::Mask { .. } | Field::Null));
+        let masks_some = plan
+            .fields
+            .iter()
+            .any(|f| matches!(f, Field::Mask { .. } | Field::Null));
         match statement.format {
             Some(format) if !binary => plan.format = format,
-            _ if masks_some => plan.unmaskable = Some("masks are written only in COPY's text format"),
+            _ if masks_some => {
+                plan.unmaskable = Some("masks are written only in COPY's text format")
+            }
             _ => {
                 plan.fields.clear();
                 plan.rest = Field::Pass;
@@ -232,7 +245,10 @@ impl CopyPlan {
                     }
                 }
                 (Some(v), Field::Detect) => {
-                    match std::str::from_utf8(v).ok().and_then(|t| detectors.redact(t)) {
+                    match std::str::from_utf8(v)
+                        .ok()
+                        .and_then(|t| detectors.redact(t))
+                    {
                         Some(redacted) => {
                             masked.clear();
                             masked.extend_from_slice(redacted.as_bytes());
@@ -250,4 +266,3 @@ impl CopyPlan {
         Ok(changed)
     }
 }
-

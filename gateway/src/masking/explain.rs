@@ -102,7 +102,11 @@ impl MaskedRelations for Offline<'_> {
                 Some(MaskedColumn {
                     name: column.clone(),
                     rule: rule.name.clone(),
-                    allowed: rule.allowed_uses.iter().filter_map(|u| Use::parse(u)).collect(),
+                    allowed: rule
+                        .allowed_uses
+                        .iter()
+                        .filter_map(|u| Use::parse(u))
+                        .collect(),
                 })
             })
             .collect();
@@ -121,7 +125,9 @@ fn output_columns(select: &pb::SelectStmt, relations: &Offline<'_>) -> Vec<Strin
     for item in &select.from_clause {
         collect_from(item, relations, &mut by_alias);
     }
-    let sole = (by_alias.len() == 1).then(|| by_alias.values().next().cloned()).flatten();
+    let sole = (by_alias.len() == 1)
+        .then(|| by_alias.values().next().cloned())
+        .flatten();
     let mut out = Vec::new();
     for target in &select.target_list {
         let Some(NodeEnum::ResTarget(target)) = target.node.as_ref() else {
@@ -144,14 +150,20 @@ fn output_columns(select: &pb::SelectStmt, relations: &Offline<'_>) -> Vec<Strin
             [name] => (sole.clone(), name),
             _ => continue,
         };
-        let Some((schema, table)) = relation else { continue };
+        let Some((schema, table)) = relation else {
+            continue;
+        };
         let columns: Vec<&str> = match column {
             Some(name) => vec![name],
             None => relations.names.iter().map(String::as_str).collect(),
         };
         for name in columns {
             if let Some((rule, mask)) = relations.rule(&schema, &table, name) {
-                let output = if target.name.is_empty() { name } else { &target.name };
+                let output = if target.name.is_empty() {
+                    name
+                } else {
+                    &target.name
+                };
                 out.push(format!(
                     "{output} <- {schema}.{table}.{name}: {mask} (rule \"{rule}\")"
                 ));

@@ -18,8 +18,8 @@ pub mod detectors;
 pub mod explain;
 pub mod masks;
 pub mod phases;
-pub mod uses;
 pub mod rules;
+pub mod uses;
 pub mod view_columns;
 
 pub use detectors::{DetectorSet, Kind, KindSet};

@@ -180,7 +180,10 @@ impl MaskingPhases {
                     }
                     (None, _) => None,
                 };
-                let masked = origin.as_ref().and_then(|o| self.checker.rule_for(o)).cloned();
+                let masked = origin
+                    .as_ref()
+                    .and_then(|o| self.checker.rule_for(o))
+                    .cloned();
                 match (origin, masked) {
                     (Some(origin), Some(_)) if origin.derived => Cell::Null,
                     (Some(_), Some(rule)) => Cell::Mask {
@@ -225,7 +228,10 @@ impl Checker {
         }
         snapshot.relations().any(|relation| {
             lower.contains(&relation.name.to_ascii_lowercase())
-                && relation.candidates.values().any(|o| self.rule_for(o).is_some())
+                && relation
+                    .candidates
+                    .values()
+                    .any(|o| self.rule_for(o).is_some())
         })
     }
 
@@ -372,32 +378,28 @@ impl Phases for MaskingPhases {
             self.note(request, &verdict);
             return verdict;
         }
-        match verdict {
-            verdict => {
-                // Held until the inner phases decide and the catalog is
-                // read; `resolved` notes the outcome.
-                self.inner_held = matches!(verdict, Verdict::Hold(_));
-                let checker = self.checker.clone();
-                let catalog = Arc::clone(&self.catalog);
-                let text = text.map(str::to_owned);
-                Verdict::Hold(Box::pin(async move {
-                    let verdict = match verdict {
-                        Verdict::Hold(pending) => pending.await,
-                        verdict => verdict,
-                    };
-                    if !matches!(verdict, Verdict::Allow) || !needs_catalog {
-                        return verdict;
-                    }
-                    match catalog.snapshot().await {
-                        Ok(snapshot) => match text.map(|t| checker.check(&t, &snapshot)) {
-                            Some(Err(refused)) => Verdict::Refuse(refused),
-                            _ => Verdict::Allow,
-                        },
-                        Err(why) => Verdict::Refuse(catalog_unavailable(&why)),
-                    }
-                }))
+        // Held until the inner phases decide and the catalog is read;
+        // `resolved` notes the outcome.
+        self.inner_held = matches!(verdict, Verdict::Hold(_));
+        let checker = self.checker.clone();
+        let catalog = Arc::clone(&self.catalog);
+        let text = text.map(str::to_owned);
+        Verdict::Hold(Box::pin(async move {
+            let verdict = match verdict {
+                Verdict::Hold(pending) => pending.await,
+                verdict => verdict,
+            };
+            if !matches!(verdict, Verdict::Allow) || !needs_catalog {
+                return verdict;
             }
-        }
+            match catalog.snapshot().await {
+                Ok(snapshot) => match text.map(|t| checker.check(&t, &snapshot)) {
+                    Some(Err(refused)) => Verdict::Refuse(refused),
+                    _ => Verdict::Allow,
+                },
+                Err(why) => Verdict::Refuse(catalog_unavailable(&why)),
+            }
+        }))
     }
 
     fn resolved(&mut self, request: &Request<'_>, verdict: &Verdict) {
@@ -446,7 +448,10 @@ impl Phases for MaskingPhases {
         // ranges say where each is.
         let mut ranges: Vec<Option<(usize, usize)>> = Vec::with_capacity(cells.len());
         let mut changed = false;
-        for (cell, action) in cells.iter().zip(plan.iter().chain(std::iter::repeat(&Cell::Null))) {
+        for (cell, action) in cells
+            .iter()
+            .zip(plan.iter().chain(std::iter::repeat(&Cell::Null)))
+        {
             let start = scratch.len();
             let written = match (cell, action) {
                 (None, _) => false,
@@ -455,7 +460,10 @@ impl Phases for MaskingPhases {
                     true
                 }
                 (Some(value), Cell::Detect) => {
-                    match std::str::from_utf8(value).ok().and_then(|t| detectors.redact(t)) {
+                    match std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|t| detectors.redact(t))
+                    {
                         Some(redacted) => {
                             changed = true;
                             scratch.extend_from_slice(redacted.as_bytes());
@@ -464,7 +472,14 @@ impl Phases for MaskingPhases {
                     }
                     true
                 }
-                (Some(value), Cell::Mask { mask, type_oid, binary }) => {
+                (
+                    Some(value),
+                    Cell::Mask {
+                        mask,
+                        type_oid,
+                        binary,
+                    },
+                ) => {
                     changed = true;
                     mask.apply(value, *type_oid, *binary, key, scratch)
                 }
@@ -473,14 +488,16 @@ impl Phases for MaskingPhases {
                     false
                 }
             };
-            ranges.push(written.then(|| (start, scratch.len())));
+            ranges.push(written.then_some((start, scratch.len())));
         }
         if !changed {
             return false;
         }
         encode_data_row(
             out,
-            ranges.iter().map(|r| r.map(|(from, to)| &scratch[from..to])),
+            ranges
+                .iter()
+                .map(|r| r.map(|(from, to)| &scratch[from..to])),
         );
         true
     }
@@ -587,16 +604,27 @@ fn withhold_quoted_input(message: &str) -> Option<String> {
 
 /// Command tags after which the catalog may have changed.
 fn is_schema_change(tag: &str) -> bool {
-    ["CREATE", "ALTER", "DROP", "COMMENT", "GRANT", "REVOKE", "SECURITY LABEL", "IMPORT"]
-        .iter()
-        .any(|prefix| tag.starts_with(prefix))
+    [
+        "CREATE",
+        "ALTER",
+        "DROP",
+        "COMMENT",
+        "GRANT",
+        "REVOKE",
+        "SECURITY LABEL",
+        "IMPORT",
+    ]
+    .iter()
+    .any(|prefix| tag.starts_with(prefix))
 }
 
 /// The catalogs of every target sessions have reached, by server address,
 /// database and the mask patterns' name filter.
 #[derive(Default)]
 pub struct Catalogs {
-    targets: Mutex<std::collections::HashMap<(std::net::SocketAddr, String, String), Arc<TargetCatalog>>>,
+    targets: Mutex<
+        std::collections::HashMap<(std::net::SocketAddr, String, String), Arc<TargetCatalog>>,
+    >,
 }
 
 impl Catalogs {
@@ -613,7 +641,11 @@ impl Catalogs {
             .map(str::to_owned)
             .collect();
         let regex = super::catalog::names_regex(&globs);
-        let key = (address, database.to_owned(), regex.clone().unwrap_or_default());
+        let key = (
+            address,
+            database.to_owned(),
+            regex.clone().unwrap_or_default(),
+        );
         let mut targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(targets.entry(key).or_insert_with(|| {
             // Candidates are columns some rule's column part could match;
