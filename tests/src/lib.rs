@@ -15,6 +15,7 @@ pub mod compare;
 pub mod gateway;
 pub mod leftovers;
 pub mod logfile;
+pub mod masking_corpus;
 pub mod memory;
 pub mod netns;
 pub mod policy_corpus;

@@ -8,7 +8,9 @@ use std::{ffi::OsStr, path::Path, process::Command};
 /// `trace`. The returned command runs in the same cgroup.
 pub fn traced(cgroup: &crate::cgroup::CgroupGuard, original: &Command, trace: &Path) -> Command {
     let mut cmd = cgroup.command("strace");
-    cmd.args(["-f", "-qq", "-xx", "-s", "16777216"])
+    // -yy names each descriptor (`3<TCP:[...]>`), so only what came over
+    // TCP connections counts, not the files the client read.
+    cmd.args(["-f", "-qq", "-yy", "-xx", "-s", "16777216"])
         .args(["-e", "trace=read,readv,recvfrom,recvmsg,pread64"])
         .arg("-o")
         .arg(trace)
@@ -26,11 +28,12 @@ pub fn traced(cgroup: &crate::cgroup::CgroupGuard, original: &Command, trace: &P
     cmd
 }
 
-/// The bytes of every string strace printed for read-like calls, in order.
+/// The bytes of every string strace printed for read-like calls on TCP
+/// sockets, in order.
 pub fn bytes_read(trace: &Path) -> Vec<u8> {
     let text = std::fs::read_to_string(trace).expect("the strace output is readable");
     let mut bytes = Vec::new();
-    for line in text.lines() {
+    for line in text.lines().filter(|l| l.contains("<TCP")) {
         let mut rest = line;
         while let Some(start) = rest.find("\"\\x") {
             rest = &rest[start + 1..];

@@ -11,50 +11,17 @@
 //!
 //! Each case runs in its own transaction, rolled back.
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::collections::BTreeMap;
 
 use cordon::masking::uses::{self, CheckError, FixedRelations};
-use cordon_e2e::{postgres::TestPostgres, require_root, workspace_dir};
+use cordon_e2e::{
+    masking_corpus::{corpus_dir, load_cases, Case},
+    postgres::TestPostgres,
+    require_root,
+};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
 const DATABASE: &str = "masking";
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Case {
-    #[serde(skip)]
-    name: String,
-    sql: String,
-    expect: String,
-    #[serde(rename = "use")]
-    usage: Option<String>,
-    /// The statement whose rows show the result (FETCH from a cursor, EXECUTE).
-    fetch: Option<String>,
-    #[allow(dead_code)]
-    note: Option<String>,
-}
-
-fn corpus_dir() -> PathBuf {
-    workspace_dir().join("tests/masking-corpus")
-}
-
-fn load_cases() -> Vec<Case> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(corpus_dir().join("cases"))
-        .expect("reading the corpus")
-        .map(|e| e.expect("a corpus entry").path())
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|file| {
-            let text = std::fs::read_to_string(file).expect("reading a case");
-            let mut case: Case =
-                toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-            case.name = file.file_stem().unwrap().to_string_lossy().into_owned();
-            case
-        })
-        .collect()
-}
 
 /// Where a masked base column's values may legitimately say they come from.
 struct Origins {

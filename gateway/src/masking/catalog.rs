@@ -198,7 +198,7 @@ fn dependent_views_sql(oids: &str) -> String {
          JOIN pg_catalog.pg_namespace n ON n.oid = v.relnamespace \
          WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass \
          AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass \
-         AND d.refobjid IN ({oids}) AND v.oid NOT IN ({oids})"
+         AND d.refobjid IN ({oids}) AND v.oid <> d.refobjid"
     )
 }
 
