@@ -226,6 +226,24 @@ impl MaskPolicy {
     }
 }
 
+/// A `*` glob as a SQL LIKE pattern (with the default `\` escape), for a
+/// catalog query that pre-selects candidate columns: `*` becomes `%`, and
+/// LIKE's own wildcards and escape are escaped.
+pub fn glob_to_like(glob: &str) -> String {
+    let mut like = String::with_capacity(glob.len() + 4);
+    for c in glob.chars() {
+        match c {
+            '*' => like.push('%'),
+            '%' | '_' | '\\' => {
+                like.push('\\');
+                like.push(c);
+            }
+            c => like.push(c),
+        }
+    }
+    like
+}
+
 fn column_name_globs<'a>(rules: impl Iterator<Item = &'a MaskRule>) -> Vec<&'a str> {
     let mut globs: Vec<&str> = Vec::new();
     for glob in rules.flat_map(|r| r.patterns.iter().map(ColumnPattern::column_glob)) {

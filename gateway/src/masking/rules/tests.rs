@@ -186,3 +186,11 @@ fn uses_and_exemptions_of_a_rule() {
     assert!(r.exempts("anyone", &[]));
     assert!(COLUMN_USES.contains(&"aggregate"));
 }
+
+#[test]
+fn globs_become_like_patterns() {
+    assert_eq!(glob_to_like("email"), "email");
+    assert_eq!(glob_to_like("*phone*"), "%phone%");
+    assert_eq!(glob_to_like("tax_id"), "tax\\_id");
+    assert_eq!(glob_to_like("100%\\x*"), "100\\%\\\\x%");
+}
