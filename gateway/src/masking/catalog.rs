@@ -204,8 +204,12 @@ fn dependent_views_sql(oids: &str) -> String {
 
 fn columns_sql(oids: &str) -> String {
     format!(
-        "SELECT attrelid, attnum, attname, atttypid FROM pg_catalog.pg_attribute \
-         WHERE attrelid IN ({oids}) AND attnum > 0 AND NOT attisdropped ORDER BY attrelid, attnum"
+        // A domain's values are its base type's (as results describe them).
+        "SELECT a.attrelid, a.attnum, a.attname, \
+         CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END \
+         FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+         WHERE a.attrelid IN ({oids}) AND a.attnum > 0 AND NOT a.attisdropped \
+         ORDER BY a.attrelid, a.attnum"
     )
 }
 
