@@ -224,8 +224,24 @@ fn explain(
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .collect();
-    let explanation =
-        crate::policy::explain::explain(&config.policy, identity, &found.groups, path, &sql);
+    let mut explanation = crate::policy::explain::explain(
+        &config.policy,
+        identity,
+        &found.groups,
+        path.clone(),
+        &sql,
+    );
+    let masks = config.masking.for_identity(identity, &found.groups);
+    for statement in &mut explanation.statements {
+        let masking = crate::masking::explain::explain(&masks, identity, &path, &statement.text);
+        statement.masked = masking.masked;
+        if let (Some((rule, message, hint)), "allowed") = (masking.refusal, statement.decision) {
+            statement.decision = "refused";
+            statement.rules = vec![format!("mask rule {rule}")];
+            statement.message = Some(message);
+            statement.hint = Some(hint);
+        }
+    }
     if json {
         match serde_json::to_string_pretty(&explanation) {
             Ok(text) => println!("{text}"),

@@ -84,6 +84,8 @@ pub struct Shared {
     pub phases: Arc<dyn PhaseFactory>,
     /// Writes session records (None when `[recording] enabled = false`).
     pub recorder: Option<crate::audit::writer::Writer>,
+    /// Where result columns come from, per target (for masking).
+    pub mask_catalogs: crate::masking::phases::Catalogs,
 }
 
 impl Shared {
@@ -113,6 +115,7 @@ impl Shared {
             exempt_refresh: Notify::new(),
             phases,
             recorder: None,
+            mask_catalogs: Default::default(),
         }
     }
 

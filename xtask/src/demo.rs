@@ -117,7 +117,7 @@ impl Story {
             .identity("ci", ROLE, &["ci", "agents"])
             .bind(slice.path(), "ci")
             .exempt(dba.path(), "DBA shell")
-            .policy(DEMO_POLICY)
+            .policy(&format!("{DEMO_POLICY}\n{DEMO_MASKS}"))
             .write();
         for line in gateway.config_text().lines() {
             println!("    {line}");
@@ -175,6 +175,7 @@ impl Story {
         );
 
         self.policy(&pg, &agent, &gateway)?;
+        self.masking(&pg, &agent)?;
         self.recording(&gateway)?;
 
         self.heading("A process in an unbound cgroup is refused")?;
@@ -309,7 +310,62 @@ identities = ["*"]
 functions = ["lo_export", "lo_import", "pg_read_file", "dblink*"]
 "#;
 
+/// The demo's masks: agents see customers' emails and cards only in part,
+/// phone numbers not at all.
+const DEMO_MASKS: &str = r#"
+[[mask]]
+name = "customer-email"
+columns = ["public.customers.email"]
+mask = "partial-email"
+
+[[mask]]
+name = "customer-card"
+columns = ["card"]
+mask = "partial-card"
+
+[[mask]]
+name = "customer-phone"
+columns = ["phone"]
+mask = "redact"
+"#;
+
 impl Story {
+    fn masking(&mut self, pg: &TestPostgres, agent: &CgroupGuard) -> Result<()> {
+        self.heading("Sensitive columns are masked before results reach the agent")?;
+        pg.psql_admin(&format!(
+            "CREATE TABLE public.customers (id int, email text, phone text, card text); \
+             INSERT INTO public.customers VALUES \
+             (1, 'alice.real@example.com', '+1 415 555 0100', '4111 1111 1111 1111'); \
+             GRANT SELECT ON public.customers TO {ROLE}"
+        ));
+        say("The mask rules (also in the configuration above):");
+        for line in DEMO_MASKS.trim().lines() {
+            println!("    {line}");
+        }
+        let info = Conninfo::new("127.0.0.1", pg.port()).user(APP_USER);
+        let sql = "SELECT * FROM customers";
+        say(&format!("[{}] psql -c \"{sql}\"", agent.path()));
+        let out = psql(agent, &info, sql);
+        show(&out);
+        self.check(
+            out.out() == "1|****@example.com|[masked]|**** **** **** 1111",
+            "masked at the column's origin: the domain and last four digits stay",
+        );
+        for sql in [
+            "SELECT upper(email) FROM customers",
+            "SELECT id FROM customers WHERE email LIKE 'alice%'",
+        ] {
+            say(&format!("[{}] psql -c \"{sql}\"", agent.path()));
+            let out = psql(agent, &info, sql);
+            show(&out);
+            self.check(
+                !out.success() && out.stderr.contains("customer-email"),
+                "a use that would lose the mask (or infer the value) is refused, naming the rule",
+            );
+        }
+        Ok(())
+    }
+
     fn policy(
         &mut self,
         pg: &TestPostgres,

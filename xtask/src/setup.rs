@@ -154,6 +154,12 @@ fn ensure_system_packages() -> Result<()> {
             program: "runuser",
             packages: || vec!["util-linux".into()],
         },
+        // The masking tests read every byte a client received off its
+        // read() calls.
+        Need {
+            program: "strace",
+            packages: || vec!["strace".into()],
+        },
         // pg_query (the policy's parser) generates its bindings with libclang.
         Need {
             program: LIBCLANG,

@@ -16,7 +16,7 @@ use super::{
     Event,
 };
 use crate::{
-    engine::{Barrier, Columns, Finish, Phases, Request, Verdict},
+    engine::{Barrier, Columns, Finish, Phases, Request, ServerText, Verdict},
     protocol::{backend::GatewayError, server_messages::decode_data_row},
 };
 
@@ -123,7 +123,8 @@ impl RecordedPhases {
             Verdict::Allow if matches!(request, Request::Parse { .. }) => {}
             Verdict::Allow => self.start(&text, "allowed", None),
             Verdict::Refuse(error) => self.start(&text, "refused", Some(error)),
-            Verdict::Hold(_) => self.start(&text, "held", None),
+            // Recorded when the hold comes to a verdict (`resolved`).
+            Verdict::Hold(_) => {}
         }
     }
 }
@@ -154,6 +155,11 @@ impl Phases for RecordedPhases {
         let verdict = self.inner.classify(request);
         self.note_verdict(request, &verdict);
         verdict
+    }
+
+    fn resolved(&mut self, request: &Request<'_>, verdict: &Verdict) {
+        self.note_verdict(request, verdict);
+        self.inner.resolved(request, verdict);
     }
 
     fn result_description(&mut self, columns: &Columns) {
@@ -221,6 +227,26 @@ impl Phases for RecordedPhases {
         front.kept_bytes += size;
         record.result_rows.push(row);
         rewritten
+    }
+
+    fn copy_out(&mut self, binary: bool) {
+        self.inner.copy_out(binary);
+    }
+
+    fn rewrites_copy_data(&self) -> bool {
+        self.inner.rewrites_copy_data()
+    }
+
+    fn rewrite_copy_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<bool, GatewayError> {
+        self.inner.rewrite_copy_data(data, out)
+    }
+
+    fn rewrites_server_text(&self) -> bool {
+        self.inner.rewrites_server_text()
+    }
+
+    fn rewrite_server_text(&mut self, source: ServerText, text: &str) -> Option<String> {
+        self.inner.rewrite_server_text(source, text)
     }
 
     fn command_complete(&mut self, tag: &str) {

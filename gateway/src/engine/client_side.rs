@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::{
     client_violation, phases::Pending, stream_buf::Next, with_formats, CopyMode, Engine, Expect,
-    Portal, Request, Statement, StreamBuf, Verdict, REFUSAL_PROBE_NAME, REFUSAL_PROBE_SQL,
+    Phases, Portal, Request, Statement, StreamBuf, Verdict, REFUSAL_PROBE_NAME, REFUSAL_PROBE_SQL,
 };
 use crate::protocol::{
     backend::GatewayError,
@@ -88,7 +88,7 @@ impl Engine {
         match header.tag {
             fe::QUERY => {
                 let text = fe::decode_query(body).map_err(client_violation)?;
-                let verdict = take_or(decided, || self.phases.classify(&Request::Query { text }));
+                let verdict = judge(&mut *self.phases, decided, &Request::Query { text });
                 match verdict {
                     Verdict::Allow => {
                         self.expect(Expect::Query { refusal: None });
@@ -100,12 +100,11 @@ impl Engine {
             }
             fe::PARSE => {
                 let parse = fe::decode_parse(body).map_err(client_violation)?;
-                let verdict = take_or(decided, || {
-                    self.phases.classify(&Request::Parse {
-                        name: parse.name,
-                        text: parse.query,
-                    })
-                });
+                let request = Request::Parse {
+                    name: parse.name,
+                    text: parse.query,
+                };
+                let verdict = judge(&mut *self.phases, decided, &request);
                 match verdict {
                     Verdict::Allow => {
                         if let Err(error) = self.remember_statement(parse.name, parse.query) {
@@ -166,13 +165,12 @@ impl Engine {
             fe::EXECUTE => {
                 let execute = fe::decode_execute(body).map_err(client_violation)?;
                 let portal = self.portals.get(execute.portal);
-                let verdict = take_or(decided, || {
-                    self.phases.classify(&Request::Execute {
-                        portal: execute.portal,
-                        statement: portal.map(|p| &*p.statement),
-                        text: portal.and_then(|p| p.text.as_deref()),
-                    })
-                });
+                let request = Request::Execute {
+                    portal: execute.portal,
+                    statement: portal.map(|p| &*p.statement),
+                    text: portal.and_then(|p| p.text.as_deref()),
+                };
+                let verdict = judge(&mut *self.phases, decided, &request);
                 match verdict {
                     Verdict::Allow => {
                         let portal = self.portals.get(execute.portal);
@@ -220,9 +218,7 @@ impl Engine {
             fe::FLUSH => s.pass(header),
             fe::FUNCTION_CALL => {
                 let oid = fe::decode_function_call(body).map_err(client_violation)?;
-                let verdict = take_or(decided, || {
-                    self.phases.classify(&Request::FunctionCall { oid })
-                });
+                let verdict = judge(&mut *self.phases, decided, &Request::FunctionCall { oid });
                 match verdict {
                     Verdict::Allow => {
                         self.expect(Expect::FunctionCall { refusal: None });
@@ -346,8 +342,16 @@ impl Engine {
     }
 }
 
-fn take_or(decided: &mut Option<Verdict>, classify: impl FnOnce() -> Verdict) -> Verdict {
-    decided.take().unwrap_or_else(classify)
+/// The verdict on a request: classified now, or the decision a hold on it
+/// came to (which the phases are told).
+fn judge(phases: &mut dyn Phases, decided: &mut Option<Verdict>, request: &Request<'_>) -> Verdict {
+    match decided.take() {
+        Some(verdict) => {
+            phases.resolved(request, &verdict);
+            verdict
+        }
+        None => phases.classify(request),
+    }
 }
 
 fn message_name(tag: u8) -> &'static str {

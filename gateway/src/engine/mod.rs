@@ -30,7 +30,8 @@ use std::{
 
 pub use client_side::ClientStep;
 pub use phases::{
-    AllowAll, Barrier, Columns, Finish, PhaseFactory, Phases, Request, SessionFacts, Verdict,
+    AllowAll, Barrier, Columns, Finish, PhaseFactory, Phases, Request, ServerText, SessionFacts,
+    Verdict,
 };
 
 pub use relay::{relay, RelayEnd, RelayOptions};
@@ -165,6 +166,8 @@ pub enum SessionState {
 pub struct Engine {
     phases: Box<dyn Phases>,
     rewrite_rows: bool,
+    /// Whether the phases rewrite server texts (errors, notices, notifications).
+    rewrite_text: bool,
     statements: HashMap<String, Statement>,
     /// Total text of `statements`.
     statement_bytes: usize,
@@ -188,6 +191,7 @@ impl Engine {
     pub fn new(phases: Box<dyn Phases>) -> Self {
         Self {
             rewrite_rows: phases.rewrites_rows(),
+            rewrite_text: phases.rewrites_server_text(),
             phases,
             statements: HashMap::new(),
             statement_bytes: 0,

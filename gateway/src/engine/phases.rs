@@ -61,6 +61,10 @@ pub trait Phases: Send {
         Verdict::Allow
     }
 
+    /// A request `classify` held came to this verdict (Allow or Refuse); it
+    /// goes on as if `classify` had said so.
+    fn resolved(&mut self, _request: &Request<'_>, _verdict: &Verdict) {}
+
     /// A result's columns are known, before its first row.
     fn result_description(&mut self, _columns: &Columns) {}
 
@@ -90,6 +94,40 @@ pub trait Phases: Send {
         false
     }
 
+    /// A COPY TO STDOUT is starting; `binary` is the overall format the
+    /// server announced (CopyOutResponse).
+    fn copy_out(&mut self, _binary: bool) {}
+
+    /// Whether the next CopyData of a COPY TO STDOUT should go to
+    /// `rewrite_copy_data`. When false, COPY data streams through untouched.
+    fn rewrites_copy_data(&self) -> bool {
+        false
+    }
+
+    /// Rewrites one CopyData payload of a COPY TO STDOUT (PostgreSQL sends
+    /// one row per message). Write the replacement payload into `out` and
+    /// return true, or return false to forward it; an error ends the
+    /// session with that error (for data the phase cannot make safe).
+    fn rewrite_copy_data(
+        &mut self,
+        _data: &[u8],
+        _out: &mut Vec<u8>,
+    ) -> Result<bool, GatewayError> {
+        Ok(false)
+    }
+
+    /// Whether server texts (error and notice fields, notification
+    /// payloads) go to `rewrite_server_text`; asked once per session.
+    fn rewrites_server_text(&self) -> bool {
+        false
+    }
+
+    /// A text from the server on its way to the client; a replacement, or
+    /// `None` to leave it. Not called for the gateway's own refusals.
+    fn rewrite_server_text(&mut self, _source: ServerText, _text: &str) -> Option<String> {
+        None
+    }
+
     /// A statement finished with this command tag (e.g. `SELECT 3`).
     fn command_complete(&mut self, _tag: &str) {}
 
@@ -106,6 +144,20 @@ pub trait Phases: Send {
     fn before_client_sees(&mut self) -> Option<Barrier> {
         None
     }
+}
+
+/// Where a server text comes from (see [`Phases::rewrite_server_text`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerText {
+    /// A field of an ErrorResponse, by its type byte (`M` message, `D`
+    /// detail, `H` hint, `W` context, ...).
+    Error(u8),
+    /// A field of a NoticeResponse.
+    Notice(u8),
+    /// A NotificationResponse's channel name.
+    NotificationChannel,
+    /// A NotificationResponse's payload.
+    NotificationPayload,
 }
 
 /// How a judged request ended.

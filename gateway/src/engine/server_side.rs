@@ -7,7 +7,10 @@ use std::sync::Arc;
 use bytes::BytesMut;
 
 use super::{
-    lost_track, phases::Finish, stream_buf::Next, Columns, CopyMode, Engine, Expect, StreamBuf,
+    lost_track,
+    phases::{Finish, ServerText},
+    stream_buf::Next,
+    Columns, CopyMode, Engine, Expect, StreamBuf,
 };
 use crate::protocol::{
     backend::GatewayError,
@@ -33,8 +36,12 @@ impl Engine {
                 Ok(Next::Empty) => return ServerStep::Read { hold_total: None },
                 Ok(Next::Message { header, complete }) => (header, complete),
             };
-            let rows = self.rewrite_rows && self.phases.wants_next_row();
-            let result = if needs_body(header.tag, rows) {
+            if header.tag == be::DATA_ROW {
+                // The phases learn an Execute's columns before they are
+                // asked whether they want its first row.
+                self.announce_execute_columns();
+            }
+            let result = if self.needs_body(header.tag) {
                 if header.body_len() > MAX_INSPECTED_LEN {
                     return ServerStep::Fatal(lost_track(format!(
                         "message {} of {} bytes is larger than the gateway inspects",
@@ -99,9 +106,10 @@ impl Engine {
             be::DATA_ROW => {
                 self.announce_execute_columns();
             }
-            be::COPY_OUT_RESPONSE | be::COPY_BOTH_RESPONSE => self.copy = CopyMode::Out,
             be::COPY_DONE => self.copy = CopyMode::None,
-            be::COPY_DATA
+            be::COPY_OUT_RESPONSE
+            | be::COPY_BOTH_RESPONSE
+            | be::COPY_DATA
             | be::FUNCTION_CALL_RESPONSE
             | be::NOTICE_RESPONSE
             | be::NOTIFICATION
@@ -176,9 +184,51 @@ impl Engine {
                 }
             }
             be::ERROR_RESPONSE => {
-                let fields = be::decode_error_fields(body).map_err(lost_track)?;
+                // Rewritten first, so the phases (a recording) see the
+                // error as the client will.
+                let rewritten = self.rewrite_notice(header.tag, body)?;
+                let seen = rewritten.as_ref().map_or(body, |message| &message[5..]);
+                let fields = be::decode_error_fields(seen).map_err(lost_track)?;
                 if let Some(refusal) = self.on_error(&fields) {
                     s.replace(header, refusal.to_bytes());
+                    return Ok(());
+                }
+                if let Some(rewritten) = rewritten {
+                    s.replace(header, rewritten.freeze());
+                    return Ok(());
+                }
+            }
+            be::NOTICE_RESPONSE => {
+                if let Some(rewritten) = self.rewrite_notice(header.tag, body)? {
+                    s.replace(header, rewritten.freeze());
+                    return Ok(());
+                }
+            }
+            be::NOTIFICATION => {
+                let phases = &mut self.phases;
+                let rewritten = be::rewrite_notification(body, |payload, text| {
+                    let source = if payload {
+                        ServerText::NotificationPayload
+                    } else {
+                        ServerText::NotificationChannel
+                    };
+                    phases.rewrite_server_text(source, text)
+                })
+                .map_err(lost_track)?;
+                if let Some(rewritten) = rewritten {
+                    s.replace(header, rewritten.freeze());
+                    return Ok(());
+                }
+            }
+            be::COPY_OUT_RESPONSE | be::COPY_BOTH_RESPONSE => {
+                self.copy = CopyMode::Out;
+                let binary = body.first().is_some_and(|&format| format == 1);
+                self.phases.copy_out(binary);
+            }
+            be::COPY_DATA => {
+                let mut out = Vec::new();
+                if self.phases.rewrite_copy_data(body, &mut out)? {
+                    s.replace(header, copy_data(&out));
                     return Ok(());
                 }
             }
@@ -326,14 +376,48 @@ impl Engine {
     }
 }
 
-fn needs_body(tag: u8, rewrite_rows: bool) -> bool {
-    match tag {
-        be::ROW_DESCRIPTION
-        | be::PARAMETER_DESCRIPTION
-        | be::COMMAND_COMPLETE
-        | be::ERROR_RESPONSE
-        | be::READY_FOR_QUERY => true,
-        be::DATA_ROW => rewrite_rows,
-        _ => false,
+impl Engine {
+    /// Whether a message must be read whole before it is passed on: the
+    /// ones the engine follows, and the ones a phase wants to rewrite.
+    fn needs_body(&self, tag: u8) -> bool {
+        match tag {
+            be::ROW_DESCRIPTION
+            | be::PARAMETER_DESCRIPTION
+            | be::COMMAND_COMPLETE
+            | be::ERROR_RESPONSE
+            | be::READY_FOR_QUERY
+            | be::COPY_OUT_RESPONSE
+            | be::COPY_BOTH_RESPONSE => true,
+            be::DATA_ROW => self.rewrite_rows && self.phases.wants_next_row(),
+            be::COPY_DATA => self.copy == CopyMode::Out && self.phases.rewrites_copy_data(),
+            be::NOTICE_RESPONSE | be::NOTIFICATION => self.rewrite_text,
+            _ => false,
+        }
     }
+
+    /// An error or notice with its text fields as the phases rewrite them.
+    fn rewrite_notice(&mut self, tag: u8, body: &[u8]) -> Result<Option<BytesMut>, GatewayError> {
+        if !self.rewrite_text {
+            return Ok(None);
+        }
+        let phases = &mut self.phases;
+        be::rewrite_notice_fields(tag, body, |field, text| {
+            let source = if tag == be::ERROR_RESPONSE {
+                ServerText::Error(field)
+            } else {
+                ServerText::Notice(field)
+            };
+            phases.rewrite_server_text(source, text)
+        })
+        .map_err(lost_track)
+    }
+}
+
+/// A CopyData message around `payload`.
+fn copy_data(payload: &[u8]) -> bytes::Bytes {
+    let mut out = BytesMut::with_capacity(payload.len() + 5);
+    out.extend_from_slice(&[be::COPY_DATA]);
+    out.extend_from_slice(&((payload.len() + 4) as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    out.freeze()
 }

@@ -65,6 +65,28 @@ impl Phases for MarkerPhases {
         crate::protocol::server_messages::encode_data_row(out, cells);
         true
     }
+
+    fn rewrites_copy_data(&self) -> bool {
+        self.rewrite
+    }
+
+    fn rewrite_copy_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<bool, GatewayError> {
+        let text = String::from_utf8_lossy(data);
+        if !text.contains("secret") {
+            return Ok(false);
+        }
+        out.extend_from_slice(text.replace("secret", "masked").as_bytes());
+        Ok(true)
+    }
+
+    fn rewrites_server_text(&self) -> bool {
+        self.rewrite
+    }
+
+    fn rewrite_server_text(&mut self, _source: ServerText, text: &str) -> Option<String> {
+        text.contains("secret")
+            .then(|| text.replace("secret", "masked"))
+    }
 }
 
 struct Harness {
@@ -547,4 +569,61 @@ fn prepared_statements_per_session_are_capped() {
         !error_text(&h.client_sends(&parse("fits_again", "SELECT 1"))[0].1)
             .contains(REFUSAL_PROBE_SQL)
     );
+}
+
+#[test]
+fn copy_rows_errors_notices_and_notifications_pass_through_the_phases() {
+    let mut h = Harness::new(true);
+    h.client_sends(&query("COPY t TO STDOUT"));
+    let copy = cat(&[
+        msg(b'H', &[0, 0, 1, 0, 0]),
+        msg(b'd', b"1\tsecret\n"),
+        msg(b'd', b"2\tplain\n"),
+        msg(b'c', b""),
+        complete("COPY 2"),
+        ready(b'I'),
+    ]);
+    let got = h.server_sends(&copy);
+    assert_eq!(tags(&got), "HddcCZ");
+    assert_eq!(got[1].1, b"1\tmasked\n");
+    assert_eq!(got[2].1, b"2\tplain\n");
+
+    h.client_sends(&query("SELECT 1"));
+    let noisy = cat(&[
+        msg(b'N', b"SNOTICE\0VNOTICE\0C00000\0Mthe secret is out\0\0"),
+        msg(b'A', b"\0\0\0\x07chan\0payload secret\0"),
+        msg(
+            b'E',
+            b"SERROR\0VERROR\0C23514\0Mno\0DFailing row contains (secret).\0\0",
+        ),
+        ready(b'I'),
+    ]);
+    let got = h.server_sends(&noisy);
+    assert_eq!(tags(&got), "NAEZ");
+    assert_eq!(
+        got[0].1,
+        b"SNOTICE\0VNOTICE\0C00000\0Mthe masked is out\0\0"
+    );
+    assert_eq!(got[1].1, b"\0\0\0\x07chan\0payload masked\0");
+    assert_eq!(
+        got[2].1,
+        b"SERROR\0VERROR\0C23514\0Mno\0DFailing row contains (masked).\0\0"
+    );
+}
+
+#[test]
+fn without_rewriting_phases_copy_and_notices_pass_byte_for_byte() {
+    let mut h = Harness::new(false);
+    h.client_sends(&query("COPY t TO STDOUT"));
+    let bytes = cat(&[
+        msg(b'H', &[0, 0, 1, 0, 0]),
+        msg(b'd', b"1\tsecret\n"),
+        msg(b'N', b"SNOTICE\0VNOTICE\0C00000\0Msecret\0\0"),
+        msg(b'c', b""),
+        complete("COPY 1"),
+        ready(b'I'),
+    ]);
+    let got = h.server_sends(&bytes);
+    let passed: Vec<u8> = got.iter().flat_map(|(t, b)| msg(*t, b)).collect();
+    assert_eq!(passed, bytes);
 }

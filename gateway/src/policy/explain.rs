@@ -35,6 +35,8 @@ pub struct StatementExplanation {
     pub accesses: Vec<String>,
     pub functions: Vec<String>,
     pub languages: Vec<String>,
+    /// Output columns that arrive masked (filled in by masking).
+    pub masked: Vec<String>,
     pub message: Option<String>,
     pub hint: Option<String>,
 }
@@ -88,6 +90,9 @@ impl Explanation {
             }
             if !s.languages.is_empty() {
                 out.push_str(&format!("   languages: {}\n", s.languages.join(", ")));
+            }
+            for masked in &s.masked {
+                out.push_str(&format!("   masked: {masked}\n"));
             }
             if let Some(message) = &s.message {
                 out.push_str(&format!("   why: {message}\n"));
@@ -188,6 +193,7 @@ fn describe(
             .map(|f| format!("{} ({})", f.display_name(), f.why))
             .collect(),
         languages: statement.languages.clone(),
+        masked: Vec::new(),
         message,
         hint,
     }

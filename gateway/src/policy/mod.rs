@@ -14,7 +14,7 @@ mod procedural;
 pub mod rules;
 pub mod session;
 mod statements;
-mod walker;
+pub(crate) mod walker;
 
 #[cfg(test)]
 mod tests;

@@ -166,5 +166,89 @@ pub fn decode_error_fields(body: &[u8]) -> Result<ErrorFields, Malformed> {
     Ok(fields)
 }
 
+/// Field types of an ErrorResponse or NoticeResponse that are codes or
+/// source locations, never text derived from data.
+const CODE_FIELDS: &[u8] = b"SVCPpFLR";
+
+/// Re-encodes an ErrorResponse or NoticeResponse (`tag`) whose text fields
+/// `rewrite` changes: it gets each field's type byte and value and returns a
+/// replacement. `None` when nothing changed (the message passes as it was).
+pub fn rewrite_notice_fields(
+    tag: u8,
+    body: &[u8],
+    mut rewrite: impl FnMut(u8, &str) -> Option<String>,
+) -> Result<Option<BytesMut>, Malformed> {
+    let mut r = Reader::new(body, "ErrorResponse");
+    let mut fields = Vec::new();
+    let mut changed = false;
+    loop {
+        let code = r.u8()?;
+        if code == 0 {
+            break;
+        }
+        let value = r.cstr()?;
+        let replaced = if CODE_FIELDS.contains(&code) {
+            None
+        } else {
+            rewrite(code, value)
+        };
+        changed |= replaced.is_some();
+        fields.push((code, replaced.unwrap_or_else(|| value.to_owned())));
+    }
+    r.finish()?;
+    if !changed {
+        return Ok(None);
+    }
+    let mut out = BytesMut::new();
+    out.put_u8(tag);
+    let len_at = out.len();
+    out.put_u32(0);
+    for (code, value) in fields {
+        out.put_u8(code);
+        put_cstr(&mut out, &value);
+    }
+    out.put_u8(0);
+    finish_length(&mut out, len_at);
+    Ok(Some(out))
+}
+
+/// Re-encodes a NotificationResponse whose channel (`false`) or payload
+/// (`true`) `rewrite` changes; `None` when nothing changed.
+pub fn rewrite_notification(
+    body: &[u8],
+    mut rewrite: impl FnMut(bool, &str) -> Option<String>,
+) -> Result<Option<BytesMut>, Malformed> {
+    let mut r = Reader::new(body, "NotificationResponse");
+    let pid = r.i32()?;
+    let channel = r.cstr()?;
+    let payload = r.cstr()?;
+    r.finish()?;
+    let new_channel = rewrite(false, channel);
+    let new_payload = rewrite(true, payload);
+    if new_channel.is_none() && new_payload.is_none() {
+        return Ok(None);
+    }
+    let mut out = BytesMut::new();
+    out.put_u8(NOTIFICATION);
+    let len_at = out.len();
+    out.put_u32(0);
+    out.put_i32(pid);
+    put_cstr(&mut out, new_channel.as_deref().unwrap_or(channel));
+    put_cstr(&mut out, new_payload.as_deref().unwrap_or(payload));
+    finish_length(&mut out, len_at);
+    Ok(Some(out))
+}
+
+/// A C string; a NUL inside would end it early, so it becomes a space.
+fn put_cstr(out: &mut BytesMut, value: &str) {
+    out.put_slice(value.replace('\0', " ").as_bytes());
+    out.put_u8(0);
+}
+
+fn finish_length(out: &mut BytesMut, len_at: usize) {
+    let len = (out.len() - len_at) as u32;
+    out[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
+}
+
 #[cfg(test)]
 mod tests;

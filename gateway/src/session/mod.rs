@@ -20,6 +20,7 @@ use crate::audit::{
 use crate::{
     engine::{self, Engine, RelayEnd, RelayOptions, SessionFacts},
     intercept::KernelOrigin,
+    masking::phases::MaskingPhases,
     protocol::{backend, backend::GatewayError, sqlstate, ProtocolVersion},
     sessions::{CancelTarget, SessionInfo},
     state::Shared,
@@ -28,6 +29,11 @@ use crate::{
 };
 pub use admit::Admitted;
 use handshake::Hello;
+
+/// A target's masking catalog is read again when older than this, so schema
+/// changes made outside the gateway are seen within it (changes made through
+/// the gateway are seen at once).
+const MASK_CATALOG_MAX_AGE: Duration = Duration::from_secs(10);
 
 /// Serves one accepted connection to the end. Never panics the daemon: every
 /// failure ends this connection only, with a logged reason.
@@ -184,6 +190,28 @@ async fn run(
             standard_conforming_strings: server.standard_conforming_strings(),
         },
     });
+    let masks = runtime
+        .config
+        .masking
+        .for_identity(&admitted.identity, groups);
+    let phases = if masks.masks_anything() {
+        let catalog = shared.mask_catalogs.for_target(
+            admitted.origin.destination,
+            &database,
+            &masks,
+            MASK_CATALOG_MAX_AGE,
+        );
+        catalog.set_login(upstream::SideLogin::from_request(&login));
+        Box::new(MaskingPhases::new(
+            phases,
+            masks,
+            &admitted.identity,
+            &server.search_path,
+            catalog,
+        ))
+    } else {
+        phases
+    };
     let phases = match &shared.recorder {
         Some(writer) => {
             let recording = &runtime.config.recording;

@@ -5,6 +5,7 @@
 mod auth;
 mod cancel;
 mod connect;
+mod side;
 mod tls;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
@@ -21,6 +22,7 @@ use crate::{
 
 pub use cancel::send_cancel;
 pub use connect::connect_marked;
+pub use side::{SideConnection, SideLogin, TextRows};
 pub use tls::unverified_config as unverified_tls_config;
 
 #[derive(Clone)]

@@ -8,12 +8,15 @@
 //! - `policy`: what the SQL policy costs: classification per statement
 //!   (`policy-bench`, uncached and cached) and pgbench -S through Cordon with a
 //!   realistic policy on versus off (no statement judging), alternating runs.
+//! - `recording`: pgbench -S at 16 clients with every statement recorded vs not.
+//! - `masking`: a 1,000,000-row result with two masked columns vs unmasked.
 //! - `memory`: the daemon's memory per idle session and during a 1 GiB result.
 //!
 //! The verdicts against the issues' targets come last, for both sections.
 
 mod ab;
 mod cpu;
+mod masking;
 mod memory;
 mod pgbench;
 mod pgbouncer;
@@ -81,6 +84,8 @@ pub enum Section {
     Policy,
     /// pgbench -S at 16 clients with sessions recorded and not.
     Recording,
+    /// A 1,000,000-row result with two masked columns vs unmasked.
+    Masking,
     /// Memory per idle session and during a 1 GiB result.
     Memory,
 }
@@ -114,7 +119,13 @@ pub fn run(seconds: u32, scale: u32, strict: bool, only: Option<Section>) -> Res
     if wanted(Section::Policy) {
         policy::micro(&mut verdicts)?;
     }
-    if wanted(Section::Pgbench) || wanted(Section::Policy) || wanted(Section::Recording) {
+    let needs_database = [
+        Section::Pgbench,
+        Section::Policy,
+        Section::Recording,
+        Section::Masking,
+    ];
+    if needs_database.into_iter().any(wanted) {
         let db = Database::load(scale)?;
         if wanted(Section::Pgbench) {
             throughput(&db, seconds, scale, &mut verdicts)?;
@@ -124,6 +135,9 @@ pub fn run(seconds: u32, scale: u32, strict: bool, only: Option<Section>) -> Res
         }
         if wanted(Section::Recording) {
             recording::throughput(&db, seconds, &mut verdicts)?;
+        }
+        if wanted(Section::Masking) {
+            masking::run_section(&db, &mut verdicts)?;
         }
     }
     if wanted(Section::Memory) {

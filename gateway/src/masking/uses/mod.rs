@@ -1,0 +1,124 @@
+//! Masked columns must never lose their origin.
+//!
+//! The gateway masks a result cell by where it comes from: the result
+//! description gives each output field the table and column it is taken
+//! from, but PostgreSQL fills that in only for a plain column reference
+//! (followed through FROM-subqueries, CTEs and views). A masked column inside
+//! an expression, an aggregate, a whole-row reference or a set operation would
+//! arrive without an origin, so unmasked; one used in WHERE, JOIN, ORDER BY,
+//! GROUP BY or DISTINCT lets an agent infer its values row by row; one copied
+//! into another table (INSERT ... SELECT, UPDATE ... SET, CREATE TABLE AS,
+//! COPY to a file) comes back later from a column nobody masks.
+//!
+//! This module reads a statement's parse tree, before it runs, and refuses
+//! every such use unless the column's mask rule allows it. The analysis
+//! matches columns by name (a reference named like a masked column of any
+//! masked relation in the statement counts as masked), which can refuse more
+//! than necessary and never less: over-refusing is a usability cost,
+//! under-refusing a leak.
+//!
+//! Shape: a fast path asks [`MaskedRelations`] about every relation the
+//! statement names and stops when none has masked columns; otherwise the tree
+//! is turned into JSON (every field of every node, including node types added
+//! in later grammars) and read twice: [`scope`] learns which names carry masked
+//! values (relations, aliases, subquery and CTE outputs, to a fixpoint), then
+//! [`judge`] finds every use of them and its kind.
+
+mod bodies;
+mod fixed;
+mod json;
+mod judge;
+mod scope;
+mod types;
+
+#[cfg(test)]
+mod tests;
+
+pub use fixed::FixedRelations;
+pub use types::{
+    CheckError, DerivedColumn, LostOrigin, MaskedColumn, MaskedRelation, MaskedRelations, Use,
+};
+
+use pg_query::protobuf as pb;
+
+/// Checks one parsed statement (the `stmt` of a `RawStmt`).
+pub fn check(stmt: &pb::Node, relations: &dyn MaskedRelations) -> Result<(), LostOrigin> {
+    let Some(node) = stmt.node.as_ref() else {
+        return Ok(());
+    };
+    let mut masked = Vec::new();
+    for (schema, name) in named_relations(stmt)? {
+        if let Some(relation) = relations.lookup(schema.as_deref(), &name) {
+            masked.push(relation);
+        }
+    }
+    if let Some(refusal) = bodies::check(node, relations) {
+        return Err(refusal);
+    }
+    if masked
+        .iter()
+        .all(|r| r.columns.is_empty() && r.derived.is_empty())
+    {
+        return Ok(());
+    }
+    let tree = serde_json::to_value(stmt).map_err(|e| unreadable(&masked, &e.to_string()))?;
+    let names = scope::collect(&tree, relations);
+    judge::statement(&tree, &names)
+}
+
+/// Parses `sql` with PostgreSQL's grammar and checks every statement in it.
+/// A text that does not parse is refused too: what cannot be read cannot be
+/// shown to keep its origins.
+pub fn check_text(sql: &str, relations: &dyn MaskedRelations) -> Result<(), CheckError> {
+    let parsed = pg_query::parse(sql, pg_query::ParserOptions::DEFAULT)
+        .map_err(|e| CheckError::Unparsable(e.to_string()))?;
+    for raw in &parsed.protobuf.stmts {
+        if let Some(stmt) = &raw.stmt {
+            check(stmt, relations).map_err(CheckError::LostOrigin)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every relation named anywhere in the statement, unqualified ones with
+/// schema `None`. CTE names are included (they may shadow a table; the slow
+/// path resolves scopes exactly), so this can only ask about more relations.
+fn named_relations(stmt: &pb::Node) -> Result<Vec<(Option<String>, String)>, LostOrigin> {
+    let tree = crate::policy::walker::walk(stmt).map_err(|e| LostOrigin {
+        column: "(unknown)".into(),
+        rule: "(unknown)".into(),
+        usage: Use::Expression,
+        why: Some(format!("the parse tree could not be read: {e}")),
+    })?;
+    let mut out: Vec<(Option<String>, String)> = Vec::new();
+    for relation in tree.relations {
+        if relation.name.is_empty() {
+            continue;
+        }
+        let schema = Some(relation.schema).filter(|s| !s.is_empty());
+        let key = (schema, relation.name);
+        if !out.contains(&key) {
+            out.push(key);
+        }
+    }
+    Ok(out)
+}
+
+/// The JSON form of the tree could not be built: refuse, naming a masked
+/// column the statement touches.
+fn unreadable(masked: &[MaskedRelation], why: &str) -> LostOrigin {
+    let (column, rule) = masked
+        .iter()
+        .find_map(|r| {
+            r.columns
+                .first()
+                .map(|c| (format!("{}.{}", r.qualified, c.name), c.rule.clone()))
+        })
+        .unwrap_or_else(|| ("(unknown)".into(), "(unknown)".into()));
+    LostOrigin {
+        column,
+        rule,
+        usage: Use::Expression,
+        why: Some(format!("the parse tree could not be read: {why}")),
+    }
+}
