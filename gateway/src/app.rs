@@ -103,14 +103,16 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<()> {
         })?;
     }
     println!(
-        "{}: ok ({} endpoints, {} identities, {} bindings, {} exemptions, {} policy rules, {} baseline overrides)",
+        "{}: ok ({} endpoints, {} identities, {} bindings, {} exemptions, {} policy rules, {} baseline overrides, {} mask rules, {} detect rules)",
         file.display(),
         config.endpoints.len(),
         config.identities.len(),
         config.bindings.len(),
         config.exempt.len(),
         config.policy.rules.len(),
-        config.policy.overrides.len()
+        config.policy.overrides.len(),
+        config.masking.rules().len(),
+        config.masking.detect_rules().len()
     );
     Ok(())
 }

@@ -5,8 +5,12 @@
 //!
 //! Each kind has a pattern that finds candidates and a precise check that
 //! confirms them (Luhn for cards, mod 97 for IBANs, a JSON header for JWTs,
-//! ...). One combined pattern per set of kinds runs first: most values match
-//! none, and for them `redact` is a single scan that allocates nothing.
+//! ...). Most values hold nothing, and for them `redact` allocates nothing
+//! and reads the text twice: one pass counts digits and looks for an `@` (a
+//! value with neither cannot hold an email, a phone or a card number); then
+//! text that could hold such a value meets one combined pattern of every
+//! enabled kind, and other text only a literal search for the fixed starts
+//! of the remaining kinds (`eyJ`, `AKIA`, `-----BEGIN` ...).
 
 mod checks;
 mod patterns;
@@ -115,9 +119,13 @@ pub struct DetectorSet {
 
 struct Compiled {
     kinds: KindSet,
-    /// Every enabled kind's candidate pattern in one alternation: no match
-    /// here means no candidate of any kind, the common case.
-    prefilter: Regex,
+    /// Every enabled kind's pattern in one alternation.
+    all: Regex,
+    /// The fixed texts that start every value of the enabled kinds that
+    /// have one (JWTs, access keys, private keys), as a pure literal
+    /// alternation: the regex engine runs it as a vectorized multi-literal
+    /// search, much faster than the full patterns.
+    literal_prefixes: Option<Regex>,
 }
 
 impl fmt::Debug for DetectorSet {
@@ -142,13 +150,24 @@ impl DetectorSet {
         if kinds.is_empty() {
             return Self::default();
         }
-        let alternation: Vec<String> = kinds
+        let patterns: Vec<String> = kinds
             .iter()
             .map(|k| format!("(?:{})", patterns::candidate(k)))
             .collect();
-        let prefilter = Regex::new(&alternation.join("|")).expect("the detector patterns compile");
+        let all = Regex::new(&patterns.join("|")).expect("the detector patterns compile");
+        let prefixes: Vec<String> = kinds
+            .iter()
+            .flat_map(patterns::literal_prefixes)
+            .map(|p| regex::escape(p))
+            .collect();
+        let literal_prefixes = (!prefixes.is_empty())
+            .then(|| Regex::new(&prefixes.join("|")).expect("escaped literals compile"));
         Self {
-            compiled: Some(Arc::new(Compiled { kinds, prefilter })),
+            compiled: Some(Arc::new(Compiled {
+                kinds,
+                all,
+                literal_prefixes,
+            })),
         }
     }
 
@@ -166,11 +185,25 @@ impl DetectorSet {
     /// None when nothing was detected.
     pub fn redact(&self, text: &str) -> Option<String> {
         let compiled = self.compiled.as_ref()?;
-        if !compiled.prefilter.is_match(text) {
+        let census = patterns::Census::of(text);
+        // Kinds without a fixed start can only be found by the full patterns.
+        let unanchored_possible = compiled
+            .kinds
+            .iter()
+            .any(|k| patterns::literal_prefixes(k).is_empty() && census.could_hold(k));
+        let candidate = if unanchored_possible {
+            compiled.all.is_match(text)
+        } else {
+            compiled
+                .literal_prefixes
+                .as_ref()
+                .is_some_and(|r| r.is_match(text))
+        };
+        if !candidate {
             return None;
         }
         let mut spans = Vec::new();
-        for kind in compiled.kinds.iter() {
+        for kind in compiled.kinds.iter().filter(|&k| census.could_hold(k)) {
             patterns::find(kind, text, &mut spans);
         }
         if spans.is_empty() {
