@@ -28,13 +28,13 @@ const MASKS: &str = r#"
 name = "bench-email"
 columns = ["public.masking_bench.email"]
 mask = "partial-email"
-exempt = ["migrations"]
+exempt_identities = ["migrations"]
 
 [[mask]]
 name = "bench-card"
 columns = ["card"]
 mask = "partial-card"
-exempt = ["migrations"]
+exempt_identities = ["migrations"]
 "#;
 
 const ALL_COLUMNS: &str = "SELECT id, email, card, notes FROM public.masking_bench";
