@@ -59,8 +59,7 @@ pub fn luhn(digits: &[u8]) -> bool {
 /// 4-4-4-4-3, 4-4-4-1, American Express's 4-6-5 and Diners' 4-6-4. Issuers'
 /// numbers start with 2 to 6; leaving out 1 keeps 13-digit epoch-millisecond
 /// timestamps, which pass Luhn one time in ten, from being taken for cards.
-/// Luhn passes one look-alike in ten, so the layout matters: the digits of an
-/// IBAN with a wrong check (`DE89 3704 0044 0532 0130 01`) are no card.
+/// Luhn passes one look-alike in ten, so the layout matters.
 pub fn card(candidate: &[u8]) -> bool {
     let digits: Vec<u8> = candidate
         .iter()
@@ -85,18 +84,6 @@ pub fn card(candidate: &[u8]) -> bool {
         }
     }
     luhn(&digits)
-}
-
-/// Whether the text before `start` is an IBAN's country and check digits
-/// (`DE89 `): the digits that follow are its account part, not a card.
-pub fn after_iban_head(text: &[u8], start: usize) -> bool {
-    let Some(head) = start.checked_sub(5).map(|i| &text[i..start]) else {
-        return false;
-    };
-    head[..2].iter().all(u8::is_ascii_uppercase)
-        && head[2..4].iter().all(u8::is_ascii_digit)
-        && head[4] == b' '
-        && free_before(text, start - 5)
 }
 
 /// US Social Security number `AAA-GG-SSSS` with the ranges never issued

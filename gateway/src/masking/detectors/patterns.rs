@@ -154,7 +154,13 @@ pub(super) fn find(kind: Kind, text: &str, spans: &mut Vec<Span>) {
     if kind == Kind::PrivateKey {
         return find_private_keys(finder, text, spans);
     }
-    for m in finder.find_iter(text) {
+    // A rejected candidate may hide a real value that starts inside it
+    // (`1234 4111 1111 1111 1111` is no card, the last sixteen digits are),
+    // so the search resumes one character after a rejected start, not after
+    // its end. Every pattern starts with an ASCII character, so start + 1
+    // is a character boundary.
+    let mut from = 0;
+    while let Some(m) = finder.find_at(text, from) {
         let (start, candidate) = (m.start(), &bytes[m.range()]);
         let end = match kind {
             Kind::Email | Kind::AccessKey => Some(m.end()),
@@ -165,15 +171,26 @@ pub(super) fn find(kind: Kind, text: &str, spans: &mut Vec<Span>) {
             Kind::Jwt => checks::jwt(m.as_str()).then_some(m.end()),
             Kind::PrivateKey => unreachable!("handled above"),
         };
-        if let Some(end) = end {
-            spans.push(Span { start, end, kind });
+        match end {
+            Some(end) => {
+                spans.push(Span { start, end, kind });
+                from = end.max(start + 1);
+            }
+            None => from = start + 1,
         }
     }
 }
 
-/// A phone candidate that stands alone and has as many digits as a phone
-/// number can (8 to 15 for international forms, E.164's maximum).
+/// A phone candidate that stands alone. International forms (`+`) have 8
+/// to 15 digits (E.164's maximum); their pattern is greedy, so a candidate
+/// with more digits is cut back to the longest run of whole groups that
+/// fits. National forms have a fixed shape; spaced ones next to more digit
+/// groups are a slice of a longer number (an account number, a table of
+/// figures), not a phone number.
 fn phone(text: &[u8], start: usize, mut end: usize) -> Option<usize> {
+    if !checks::free_before(text, start) {
+        return None;
+    }
     let span = &text[start..end];
     // The last group's optional `)` may have taken a closing parenthesis
     // that belongs to the surrounding text.
@@ -182,29 +199,43 @@ fn phone(text: &[u8], start: usize, mut end: usize) -> Option<usize> {
     if closes > opens && span.ends_with(b")") {
         end -= 1;
     }
-    let digits = text[start..end]
-        .iter()
-        .filter(|b| b.is_ascii_digit())
-        .count();
-    let international = text[start] == b'+';
-    let enough = !international || (8..=15).contains(&digits);
-    // Space-separated groups with more digit groups on either side are a
-    // slice of a longer number (an account number, a table of figures).
-    let spaced = text[start..end].contains(&b' ');
+    let span = &text[start..end];
+    if span[0] == b'+' {
+        let digits = |e: usize| span[..e].iter().filter(|b| b.is_ascii_digit()).count();
+        let group_ends = (1..span.len())
+            .filter(|&i| matches!(span[i], b' ' | b'.' | b'-' | b'('))
+            .chain([span.len()]);
+        let ends: Vec<usize> = group_ends.collect();
+        return ends
+            .into_iter()
+            .rev()
+            .find(|&e| (8..=15).contains(&digits(e)) && checks::free_after(text, start + e))
+            .map(|e| start + e);
+    }
     let more_digits =
         |at: Option<usize>| at.and_then(|i| text.get(i)).is_some_and(u8::is_ascii_digit);
-    let within_longer = spaced
+    let within_longer = span.contains(&b' ')
         && ((start >= 1 && text[start - 1] == b' ' && more_digits(start.checked_sub(2)))
             || (text.get(end) == Some(&b' ') && more_digits(Some(end + 1))));
-    (enough && !within_longer && checks::free_before(text, start) && checks::free_after(text, end))
-        .then_some(end)
+    (!within_longer && checks::free_after(text, end)).then_some(end)
 }
 
+/// The pattern is greedy: a longer run of digit groups
+/// (`4111 1111 1111 1111 45`) may hold a card that ends at an earlier group
+/// boundary, so every boundary is tried, the longest first.
 fn card(text: &[u8], start: usize, end: usize) -> Option<usize> {
-    (checks::card(&text[start..end])
-        && checks::free_after(text, end)
-        && !checks::after_iban_head(text, start))
-    .then_some(end)
+    let candidate = &text[start..end];
+    let group_ends = candidate
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| !b.is_ascii_digit())
+        .map(|(i, _)| i)
+        .chain([candidate.len()]);
+    let ends: Vec<usize> = group_ends.collect();
+    ends.into_iter()
+        .rev()
+        .find(|&e| checks::card(&candidate[..e]) && checks::free_after(text, start + e))
+        .map(|e| start + e)
 }
 
 fn national_id(text: &[u8], start: usize, end: usize) -> Option<usize> {

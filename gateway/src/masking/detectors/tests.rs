@@ -4,8 +4,11 @@ fn only(kind: Kind) -> DetectorSet {
     DetectorSet::new([kind].into_iter().collect())
 }
 
+/// Every detector, compiled once for all tests.
 fn all() -> DetectorSet {
-    DetectorSet::new(KindSet::all())
+    static ALL: std::sync::LazyLock<DetectorSet> =
+        std::sync::LazyLock::new(|| DetectorSet::new(KindSet::all()));
+    ALL.clone()
 }
 
 /// Each text is detected as `kind` alone, with every detector on too, and
@@ -120,6 +123,11 @@ fn phones() {
             .as_deref(),
         Some("[redacted phone] [redacted phone]")
     );
+    // An international number is cut back to the groups that fit E.164.
+    assert_eq!(
+        only(Kind::Phone).redact("+44 20 7946 0958 6789").as_deref(),
+        Some("[redacted phone] 6789")
+    );
 }
 
 #[test]
@@ -139,6 +147,25 @@ fn cards() {
             .redact("card 4111 1111 1111 1111 exp 12/29")
             .as_deref(),
         Some("card [redacted card] exp 12/29")
+    );
+    // A rejected candidate does not hide the card that ends it, nor a
+    // longer run of groups the card that starts it.
+    assert_eq!(
+        only(Kind::Card)
+            .redact("ref 1234 4111 1111 1111 1111")
+            .as_deref(),
+        Some("ref 1234 [redacted card]")
+    );
+    assert_eq!(
+        only(Kind::Card)
+            .redact("4111 1111 1111 1111 45 x")
+            .as_deref(),
+        Some("[redacted card] 45 x")
+    );
+    // After what looks like the start of an IBAN (a card wins over a guess).
+    assert_eq!(
+        all().redact("DE89 4111 1111 1111 1111").as_deref(),
+        Some("DE89 [redacted card]")
     );
     assert_clean(&[
         // Luhn-invalid.
@@ -200,9 +227,8 @@ fn ibans() {
         Some("pay [redacted iban] ABCD now")
     );
     assert_clean(&[
-        // Wrong check digits (the last one's account part passes Luhn).
+        // Wrong check digits.
         "DE89 3704 0044 0532 0130 01",
-        "FR14 4111 1111 1111 1111 3M02 607",
         "GB83WEST12345698765432",
         // Too short for its country.
         "GB82 WEST 1234 5698 7654 3",
@@ -326,4 +352,92 @@ fn kind_names_round_trip() {
     assert_eq!(set.iter().collect::<Vec<_>>(), [Kind::Email, Kind::Jwt]);
     assert!(KindSet::all().contains(Kind::PrivateKey));
     assert_eq!(format!("{:?}", only(Kind::Iban)), "DetectorSet([\"iban\"])");
+}
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::{all, JWT};
+
+    /// Fragments that come close to every pattern, to splice at random.
+    const PIECES: &[&str] = &[
+        "4111",
+        "1111",
+        "0",
+        "12",
+        "345",
+        "6789",
+        " ",
+        "-",
+        ".",
+        "(",
+        ")",
+        "+44",
+        "@",
+        "ann",
+        "example.com",
+        "eyJ",
+        "hbGci",
+        "AKIA",
+        "ghp_",
+        "-----BEGIN ",
+        "PRIVATE KEY-----",
+        "DE89",
+        "GB",
+        "AB",
+        "C",
+        "é",
+        "東京",
+        "_",
+        "\n",
+        "/",
+        ":",
+    ];
+
+    /// Values that must not survive wherever they stand between spaces.
+    const SECRETS: &[&str] = &[
+        "4111 1111 1111 1111",
+        "ann@example.com",
+        "123-45-6789",
+        "AKIAIOSFODNN7EXAMPLE",
+        "DE89 3704 0044 0532 0130 00",
+        "+44 20 7946 0958",
+        JWT,
+    ];
+
+    fn spliced() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(PIECES), 0..24).prop_map(|v| v.concat())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// Any text: no panic (every slice falls on a character boundary).
+        #[test]
+        fn arbitrary_text(text in ".{0,200}") {
+            if let Some(out) = all().redact(&text) {
+                prop_assert!(out.contains("[redacted "));
+            }
+        }
+
+        /// Near misses of every pattern: no panic, and a redaction changes the text.
+        #[test]
+        fn spliced_near_misses(text in spliced()) {
+            if let Some(out) = all().redact(&text) {
+                prop_assert_ne!(out, text);
+            }
+        }
+
+        /// A secret set off by spaces is found whatever surrounds it.
+        #[test]
+        fn secrets_never_survive(
+            before in spliced(),
+            after in spliced(),
+            secret in prop::sample::select(SECRETS),
+        ) {
+            let text = format!("{before} {secret} {after}");
+            let out = all().redact(&text).unwrap_or_else(|| text.clone());
+            prop_assert!(!out.contains(secret), "{text:?} -> {out:?}");
+        }
+    }
 }
