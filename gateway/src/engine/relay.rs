@@ -255,13 +255,35 @@ async fn server_to_client(
     }
 }
 
+/// Chunks smaller than this are copied together into one write; larger ones
+/// (runs of passed-through bytes) are written as they are, without a copy.
+const COALESCE_BELOW: usize = 16 << 10;
+
+/// Writes the output in as few system calls as it takes: a result whose
+/// rows a phase rewrote arrives as one chunk per row.
 async fn write_out(wr: &mut Writer, out: &mut Vec<Bytes>, sent: &mut u64) -> std::io::Result<()> {
     if out.is_empty() {
         return Ok(());
     }
+    let mut small = BytesMut::new();
     for chunk in out.drain(..) {
-        wr.write_all(&chunk).await?;
         *sent += chunk.len() as u64;
+        if chunk.len() >= COALESCE_BELOW {
+            if !small.is_empty() {
+                wr.write_all(&small).await?;
+                small.clear();
+            }
+            wr.write_all(&chunk).await?;
+            continue;
+        }
+        small.extend_from_slice(&chunk);
+        if small.len() >= COALESCE_BELOW {
+            wr.write_all(&small).await?;
+            small.clear();
+        }
+    }
+    if !small.is_empty() {
+        wr.write_all(&small).await?;
     }
     wr.flush().await
 }
