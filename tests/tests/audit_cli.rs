@@ -58,6 +58,7 @@ fn statement(id: &str, text: &str, at_us: i64) -> StatementRecord {
         rows: None,
         error: None,
         columns: Vec::new(),
+        column_types: Vec::new(),
         result_rows: Vec::new(),
         truncated: false,
     }
@@ -96,12 +97,14 @@ fn sample_events() -> Vec<Event> {
     refused.error = Some(ErrorInfo {
         sqlstate: "42501".into(),
         message: "cordon: refused by rule \"no-hr-data\": reads hr.salaries".into(),
+        ..Default::default()
     });
 
     let mut failed = statement(a, "SELECT * FROM nope;", T0 + SEC + 500_000);
     failed.error = Some(ErrorInfo {
         sqlstate: "42P01".into(),
         message: "relation \"nope\" does not exist".into(),
+        ..Default::default()
     });
 
     let mut big = statement(
@@ -134,6 +137,7 @@ fn sample_events() -> Vec<Event> {
     pending.error = Some(ErrorInfo {
         sqlstate: "42501".into(),
         message: "cordon: needs approval (rule \"agents-fix-orders\"); no approver".into(),
+        ..Default::default()
     });
 
     vec![

@@ -26,15 +26,28 @@ pub struct SessionOpened {
     pub at_us: i64,
 }
 
-/// An error the server (or the gateway) returned for a statement.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// An error the server (or the gateway) returned for a statement, with the fields psql
+/// prints at its default verbosity. The optional fields came later: records without
+/// them read as `None`, and a field that is `None` is left out of the JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorInfo {
     pub sqlstate: String,
     pub message: String,
+    /// Where in the statement's text the error is: a 1-based character position (psql
+    /// prints the `LINE n:` excerpt and a caret from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The call stack of the error (a function's body, a trigger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
 }
 
 /// One statement: what was asked, what was decided, and what came back.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatementRecord {
     pub session_id: String,
     pub text: String,
@@ -52,6 +65,10 @@ pub struct StatementRecord {
     pub error: Option<ErrorInfo>,
     /// Result columns and rows as sent to the client (after masking), up to the caps.
     pub columns: Vec<String>,
+    /// The columns' type OIDs, in the order of `columns` (psql right-aligns numbers).
+    /// Empty in records written before they were kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub column_types: Vec<u32>,
     pub result_rows: Vec<Vec<Option<String>>>,
     /// Set when `result_rows` stops short of what was sent.
     pub truncated: bool,

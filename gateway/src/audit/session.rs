@@ -17,7 +17,10 @@ use super::{
 };
 use crate::{
     engine::{Barrier, Columns, Finish, Phases, Request, ServerText, Verdict},
-    protocol::{backend::GatewayError, server_messages::decode_data_row},
+    protocol::{
+        backend::GatewayError,
+        server_messages::{decode_data_row, ErrorFields},
+    },
 };
 
 /// SQLSTATE io_error: the record store cannot write.
@@ -44,8 +47,9 @@ pub struct RecordedPhases {
     pending: VecDeque<Pending>,
     /// Records written but not yet durable: output waits for them.
     unconfirmed: Vec<Durable>,
-    /// The columns of the result being answered.
+    /// The columns of the result being answered, and their type OIDs.
     columns: Vec<String>,
+    column_types: Vec<u32>,
 }
 
 /// A session id unique across restarts: the daemon's start time and its
@@ -74,6 +78,7 @@ impl RecordedPhases {
             pending: VecDeque::new(),
             unconfirmed: Vec::new(),
             columns: Vec::new(),
+            column_types: Vec::new(),
         }
     }
 
@@ -94,8 +99,12 @@ impl RecordedPhases {
                 error: error.map(|e| ErrorInfo {
                     sqlstate: e.sqlstate.to_owned(),
                     message: e.message.clone(),
+                    detail: e.detail.clone(),
+                    hint: e.hint.clone(),
+                    ..Default::default()
                 }),
                 columns: Vec::new(),
+                column_types: Vec::new(),
                 result_rows: Vec::new(),
                 truncated: false,
             },
@@ -164,9 +173,11 @@ impl Phases for RecordedPhases {
 
     fn result_description(&mut self, columns: &Columns) {
         self.columns = columns.iter().map(|f| f.name.clone()).collect();
+        self.column_types = columns.iter().map(|f| f.type_oid).collect();
         if let Some(front) = self.pending.front_mut() {
             if front.record.columns.is_empty() {
                 front.record.columns = self.columns.clone();
+                front.record.column_types = self.column_types.clone();
             }
         }
         self.inner.result_description(columns);
@@ -223,6 +234,7 @@ impl Phases for RecordedPhases {
             .collect();
         if record.columns.is_empty() {
             record.columns = self.columns.clone();
+            record.column_types = self.column_types.clone();
         }
         front.kept_bytes += size;
         record.result_rows.push(row);
@@ -269,9 +281,24 @@ impl Phases for RecordedPhases {
             front.record.error.get_or_insert(ErrorInfo {
                 sqlstate: sqlstate.to_owned(),
                 message: message.to_owned(),
+                ..Default::default()
             });
         }
         self.inner.server_error(sqlstate, message);
+    }
+
+    fn server_error_fields(&mut self, fields: &ErrorFields) {
+        if let Some(front) = self.pending.front_mut() {
+            front.record.error.get_or_insert(ErrorInfo {
+                sqlstate: fields.sqlstate.clone(),
+                message: fields.message.clone(),
+                position: fields.position,
+                detail: fields.detail.clone(),
+                hint: fields.hint.clone(),
+                context: fields.context.clone(),
+            });
+        }
+        self.inner.server_error_fields(fields);
     }
 
     fn finished(&mut self, how: Finish) {
@@ -287,6 +314,7 @@ impl Phases for RecordedPhases {
                 record.error.get_or_insert(ErrorInfo {
                     sqlstate: String::new(),
                     message: "not run: the server skipped it after an earlier error".into(),
+                    ..Default::default()
                 });
             }
             let durable = self.writer.write(vec![Event::Statement(done.record)]);

@@ -561,6 +561,7 @@ mod tests {
             rows,
             error: None,
             columns: Vec::new(),
+            column_types: Vec::new(),
             result_rows: Vec::new(),
             truncated: false,
         }
@@ -605,6 +606,7 @@ mod tests {
         failed.error = Some(audit::ErrorInfo {
             sqlstate: "42P01".into(),
             message: "relation \"nope\" does not exist".into(),
+            ..Default::default()
         });
         assert_eq!(
             result(&failed, false),
@@ -617,6 +619,7 @@ mod tests {
         failed.error = Some(audit::ErrorInfo {
             sqlstate: String::new(),
             message: "not run: the server skipped it after an earlier error".into(),
+            ..Default::default()
         });
         assert_eq!(result(&failed, false), "", "the client saw nothing");
         assert_eq!(

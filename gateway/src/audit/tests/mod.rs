@@ -49,8 +49,10 @@ fn statement(id: &str, n: i64, decision: &str, at_us: i64) -> Event {
         error: refused.then(|| ErrorInfo {
             sqlstate: "42501".into(),
             message: "refused by cordon".into(),
+            ..Default::default()
         }),
         columns: vec!["name".into(), "email".into()],
+        column_types: Vec::new(),
         result_rows: if refused {
             vec![]
         } else {
