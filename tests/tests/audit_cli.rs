@@ -386,8 +386,9 @@ SELECT n FROM generate_series(1, 1000) n;
     );
 }
 
-/// What psql printed for the s-alpha session (a text client: every column is
-/// left-aligned, since the recording keeps no column types).
+/// What psql printed for the s-alpha session. Its records carry no column types (as
+/// records written before types were kept), so every column is left-aligned; the
+/// replay test of a real psql session checks numbers right-aligned.
 const ALPHA_REPLAY: &str = "\
 agent=> SELECT id, name FROM customers ORDER BY id;
  id | name  

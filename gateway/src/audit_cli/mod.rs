@@ -349,8 +349,7 @@ fn result(s: &StatementRecord, verbose: bool) -> String {
             // Skipped by the server after an earlier error: the client saw nothing.
             ("", false) => String::new(),
             ("", true) => format!("({})\n", error.message),
-            (_, false) => format!("ERROR:  {}\n", error.message),
-            (code, true) => format!("ERROR:  {code}: {}\n", error.message),
+            (code, verbose) => psql::error(error, &s.text, verbose.then_some(code)),
         };
     }
     if s.decision == "refused" {
@@ -375,11 +374,10 @@ fn result(s: &StatementRecord, verbose: bool) -> String {
         (1, Some(rows)) => rows.max(kept),
         _ => kept,
     };
-    out.push_str(&psql::table(
-        &s.columns,
-        &s.result_rows,
-        &vec![Align::Left; s.columns.len()],
-    ));
+    let align: Vec<Align> = (0..s.columns.len())
+        .map(|i| psql::align_for(s.column_types.get(i).copied()))
+        .collect();
+    out.push_str(&psql::table(&s.columns, &s.result_rows, &align));
     out.push_str(&psql::footer(total));
     if kept < total {
         out.push_str(&format!(

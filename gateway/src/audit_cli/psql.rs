@@ -1,15 +1,131 @@
-//! Result tables as psql prints them in its default aligned format (`\pset format
-//! aligned`, `border 1`): headers centered, a `-+-` rule, cells padded to the widest
-//! value, multi-line values continued with `+`, NULL as nothing, then `(N rows)` and an
-//! empty line. Byte for byte what psql 15 prints for text columns (checked against a real
-//! psql, see the tests); the recording keeps no column types, so every column is
-//! left-aligned ([`Align::Right`] is what psql does for numbers, for callers that know).
+//! Results and errors as psql prints them. Tables in its default aligned format
+//! (`\pset format aligned`, `border 1`): headers centered, a `-+-` rule, cells padded to
+//! the widest value, numbers right-aligned, multi-line values continued with `+`, NULL as
+//! nothing, then `(N rows)` and an empty line. Errors at its default verbosity: the
+//! message, the statement's line with a caret under the error's position, then DETAIL,
+//! HINT and CONTEXT. Byte for byte what psql 15 prints (checked against a real psql,
+//! see the tests here and the replay test of the e2e crate).
+
+use crate::audit::ErrorInfo;
 
 /// How a column's values are aligned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Align {
     Left,
     Right,
+}
+
+/// How psql aligns a column of this type: numbers (integers, floats, numeric, money,
+/// oid, xid, xid8, cid) right, everything else left. Records written before types were
+/// kept have none: left.
+pub fn align_for(type_oid: Option<u32>) -> Align {
+    const RIGHT: &[u32] = &[20, 21, 23, 26, 28, 29, 700, 701, 790, 1700, 5069];
+    match type_oid {
+        Some(oid) if RIGHT.contains(&oid) => Align::Right,
+        _ => Align::Left,
+    }
+}
+
+/// An error as psql prints it for `statement` (`sqlstate`: as `\set VERBOSITY verbose`
+/// shows it, before the message).
+pub fn error(error: &ErrorInfo, statement: &str, sqlstate: Option<&str>) -> String {
+    let mut out = String::from("ERROR:  ");
+    if let Some(code) = sqlstate {
+        out.push_str(code);
+        out.push_str(": ");
+    }
+    out.push_str(&error.message);
+    out.push('\n');
+    if let Some(position) = error.position {
+        out.push_str(&error_position(statement, position));
+    }
+    for (label, value) in [
+        ("DETAIL", &error.detail),
+        ("HINT", &error.hint),
+        ("CONTEXT", &error.context),
+    ] {
+        if let Some(value) = value {
+            out.push_str(&format!("{label}:  {value}\n"));
+        }
+    }
+    out
+}
+
+/// psql's excerpt of `statement` at an error's `position` (1-based, in characters):
+/// `LINE n: ` and that line, cut to about 60 columns around the position with `...`
+/// where cut, then a caret under the position. Empty when the position is outside
+/// the text.
+pub fn error_position(statement: &str, position: u32) -> String {
+    const DISPLAY_COLUMNS: usize = 60;
+    /// How far from the right end of a cut line the position is kept.
+    const RIGHT_MARGIN: usize = 10;
+    let Some(at) = (position as usize).checked_sub(1) else {
+        return String::new();
+    };
+    let chars: Vec<char> = statement.chars().collect();
+    // The screen column each character starts at, up to the end of the error's line.
+    // Every character counts at least one column (tabs, control characters too).
+    let mut starts = Vec::with_capacity(chars.len() + 1);
+    let (mut column, mut line, mut begin, mut end) = (0, 1, 0, None);
+    for (i, &c) in chars.iter().enumerate() {
+        starts.push(column);
+        if c == '\r' || c == '\n' {
+            if i >= at {
+                end = Some(i);
+                break;
+            }
+            // `\r\n` is one line break.
+            if c == '\r' || i == 0 || chars[i - 1] != '\r' {
+                line += 1;
+            }
+            begin = i + 1;
+        }
+        column += char_width(c).max(1);
+    }
+    let mut end = end.unwrap_or_else(|| {
+        starts.push(column);
+        chars.len()
+    });
+    if at > end {
+        return String::new();
+    }
+    let (mut cut_left, mut cut_right) = (false, false);
+    let width = |from: usize, to: usize, starts: &[usize]| starts[to] - starts[from];
+    if width(begin, end, &starts) > DISPLAY_COLUMNS {
+        if starts[begin] + DISPLAY_COLUMNS >= starts[at] + RIGHT_MARGIN {
+            // Cutting the right end is enough.
+            while width(begin, end, &starts) > DISPLAY_COLUMNS {
+                end -= 1;
+            }
+            cut_right = true;
+        } else {
+            while starts[at] + RIGHT_MARGIN < starts[end] {
+                end -= 1;
+                cut_right = true;
+            }
+            while width(begin, end, &starts) > DISPLAY_COLUMNS {
+                begin += 1;
+                cut_left = true;
+            }
+        }
+    }
+    let mut out = format!("LINE {line}: ");
+    if cut_left {
+        out.push_str("...");
+    }
+    let caret = out.len() + starts[at] - starts[begin];
+    out.extend(
+        chars[begin..end]
+            .iter()
+            .map(|&c| if c == '\t' { ' ' } else { c }),
+    );
+    if cut_right {
+        out.push_str("...");
+    }
+    out.push('\n');
+    spaces(&mut out, caret);
+    out.push_str("^\n");
+    out
 }
 
 /// The table (header, rule, rows) without the footer. psql prints no header or rows for
@@ -466,6 +582,139 @@ mod tests {
         assert_eq!(
             got,
             " ?column? | ?column? \n----------+----------\n        1 |        2\n(1 row)\n\n"
+        );
+    }
+
+    /// The error psql prints for `statement` when the server places the error at the
+    /// first `needle` (as PostgreSQL does for an unknown column).
+    fn error_at(statement: &str, needle: &str, message: &str) -> String {
+        let chars = statement[..statement.find(needle).expect("the needle")]
+            .chars()
+            .count();
+        let error = ErrorInfo {
+            sqlstate: "42703".into(),
+            message: message.into(),
+            position: Some(chars as u32 + 1),
+            ..ErrorInfo::default()
+        };
+        error_text(&error, statement)
+    }
+
+    fn error_text(error: &ErrorInfo, statement: &str) -> String {
+        super::error(error, statement, None)
+    }
+
+    #[test]
+    fn errors_show_the_line_and_a_caret() {
+        let no_column = "column \"nosuchcol\" does not exist";
+        let check = |statement: &str, expected: &str| {
+            assert_eq!(
+                error_at(statement, "nosuchcol", no_column),
+                format!("ERROR:  {no_column}\n{expected}"),
+                "{statement:?}"
+            );
+        };
+        check(
+            "SELECT 1,\n  nosuchcol\nFROM t",
+            "LINE 2:   nosuchcol\n          ^\n",
+        );
+        check(
+            "SELECT\t1,\tnosuchcol FROM t",
+            "LINE 1: SELECT 1, nosuchcol FROM t\n                  ^\n",
+        );
+        check(
+            "SELECT 1,\r\n\r\n nosuchcol FROM t",
+            "LINE 3:  nosuchcol FROM t\n         ^\n",
+        );
+        check(
+            "SELECT '日本語', nosuchcol FROM t",
+            "LINE 1: SELECT '日本語', nosuchcol FROM t\n                         ^\n",
+        );
+        // Lines over 60 columns are cut around the position.
+        check(
+            "SELECT nosuchcol, 'aaaaaaaaaa', 'bbbbbbbbbb', 'cccccccccc', 'dddddddddd', \
+             'eeeeeeeeee', 'ffffffffff' FROM t",
+            "LINE 1: SELECT nosuchcol, 'aaaaaaaaaa', 'bbbbbbbbbb', 'cccccccccc', ...\n\
+             \x20              ^\n",
+        );
+        check(
+            "SELECT 'aaaaaaaaaa', 'bbbbbbbbbb', 'cccccccccc', 'dddddddddd', 'eeeeeeeeee', \
+             nosuchcol FROM t",
+            "LINE 1: ...bbbbb', 'cccccccccc', 'dddddddddd', 'eeeeeeeeee', nosuchcol ...\n\
+             \x20                                                            ^\n",
+        );
+        check(
+            "SELECT 'aaaaaaaaaa', 'bbbbbbbbbb', 'cccccccccc', 'dddddddddd', nosuchcol, \
+             'eeeeeeeeee', 'ffffffffff', 'gggggggggg', 'hhhhhhhhhh' FROM t",
+            "LINE 1: ...aaaaa', 'bbbbbbbbbb', 'cccccccccc', 'dddddddddd', nosuchcol,...\n\
+             \x20                                                            ^\n",
+        );
+        // At the end of the text (`SELECT 1 FROM`: syntax error at end of input).
+        let end = ErrorInfo {
+            message: "syntax error at end of input".into(),
+            position: Some(14),
+            ..ErrorInfo::default()
+        };
+        assert_eq!(
+            error_text(&end, "SELECT 1 FROM"),
+            "ERROR:  syntax error at end of input\nLINE 1: SELECT 1 FROM\n                     ^\n"
+        );
+        assert_eq!(error_position("SELECT 1", 20), "", "past the text");
+        assert_eq!(error_position("SELECT 1", 0), "", "no position");
+    }
+
+    #[test]
+    fn errors_show_detail_hint_and_context() {
+        // insert into u values (1),(1);  (u has a primary key)
+        let duplicate = ErrorInfo {
+            sqlstate: "23505".into(),
+            message: "duplicate key value violates unique constraint \"u_pkey\"".into(),
+            detail: Some("Key (id)=(1) already exists.".into()),
+            ..ErrorInfo::default()
+        };
+        assert_eq!(
+            error_text(&duplicate, "insert into u values (1),(1)"),
+            "ERROR:  duplicate key value violates unique constraint \"u_pkey\"\n\
+             DETAIL:  Key (id)=(1) already exists.\n"
+        );
+        let all = ErrorInfo {
+            sqlstate: "P0001".into(),
+            message: "boom".into(),
+            position: Some(8),
+            detail: Some("d".into()),
+            hint: Some("h".into()),
+            context: Some("PL/pgSQL function f() line 1 at RAISE".into()),
+        };
+        assert_eq!(
+            super::error(&all, "SELECT f()", Some("P0001")),
+            "ERROR:  P0001: boom\nLINE 1: SELECT f()\n               ^\nDETAIL:  d\nHINT:  h\n\
+             CONTEXT:  PL/pgSQL function f() line 1 at RAISE\n"
+        );
+    }
+
+    #[test]
+    fn numeric_types_align_right() {
+        for oid in [20, 21, 23, 700, 701, 1700, 790, 26] {
+            assert_eq!(align_for(Some(oid)), Align::Right, "{oid}");
+        }
+        for oid in [25, 1043, 16, 1082, 1184, 2950, 114, 17] {
+            assert_eq!(align_for(Some(oid)), Align::Left, "{oid}");
+        }
+        assert_eq!(align_for(None), Align::Left, "an older record");
+        // SELECT id, name, price, f FROM t ORDER BY id;  (int, text, numeric, float8)
+        let got = result_table(
+            &cols(&["id", "name", "price", "f"]),
+            &rows(&[
+                &[Some("1"), Some("alice"), Some("10.5"), Some("1.5")],
+                &[Some("22"), None, Some("3"), None],
+            ]),
+            &[23, 25, 1700, 701].map(|oid| align_for(Some(oid))),
+            2,
+        );
+        assert_eq!(
+            got,
+            " id | name  | price |  f  \n----+-------+-------+-----\n  1 | alice |  10.5 | 1.5\n \
+             22 |       |     3 |    \n(2 rows)\n\n"
         );
     }
 
