@@ -61,6 +61,8 @@ fn statement(id: &str, text: &str, at_us: i64) -> StatementRecord {
         column_types: Vec::new(),
         result_rows: Vec::new(),
         truncated: false,
+        part: None,
+        request_text: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! `cordon sessions replay` against what psql itself printed: a real psql session
 //! through the daemon (rows with text and numeric columns and NULLs, an empty result,
-//! a command tag, errors with their caret line and DETAIL, a refused statement), then
+//! a command tag, errors with their caret line and DETAIL, a refused statement, queries
+//! of several statements, one of them failing), then
 //! the replay of its record, which must be the same text apart from the prompts.
 //! Paced replays wait the recorded gaps.
 
@@ -32,6 +33,10 @@ const STATEMENTS: &[&str] = &[
     "DELETE FROM items",
     "SELECT count(*) AS n, sum(price) AS total, string_agg(name, ', ' ORDER BY id) AS names \
      FROM items",
+    // One query of several statements: psql prints each result.
+    "SELECT 1 AS one; SELECT 'two' AS two;",
+    // ... and stops at the first that fails (the caret counts in the whole query).
+    "SELECT max(id) AS top FROM items; SELECT nosuchcol FROM items; SELECT 3",
 ];
 
 /// The replay without psql's prompts (`agent=> `, `agent-> `): what `psql -e` prints.
@@ -102,6 +107,41 @@ fn replay_prints_what_psql_printed() {
     let sessions = store.sessions(&SessionFilter::default()).expect("sessions");
     assert_eq!(sessions.len(), 1, "{sessions:?}");
     let id = sessions[0].id.clone();
+    // A query of several statements is a record per statement, each with its result.
+    let records = store
+        .session(&id)
+        .expect("the session")
+        .expect("exists")
+        .statements;
+    type Part<'a> = (Option<u32>, &'a str, Option<&'a str>, Option<&'a str>);
+    let parts: Vec<Part> = records
+        .iter()
+        .filter(|r| r.part.is_some())
+        .map(|r| {
+            (
+                r.part,
+                r.text.as_str(),
+                r.command_tag.as_deref(),
+                r.error.as_ref().map(|e| e.sqlstate.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            (Some(1), "SELECT 1 AS one", Some("SELECT 1"), None),
+            (Some(2), "SELECT 'two' AS two", Some("SELECT 1"), None),
+            (
+                Some(1),
+                "SELECT max(id) AS top FROM items",
+                Some("SELECT 1"),
+                None
+            ),
+            (Some(2), "SELECT nosuchcol FROM items", None, Some("42703")),
+            (Some(3), "SELECT 3", None, Some("")),
+        ],
+        "{records:#?}"
+    );
 
     let instant = s.gateway.cordon(&["sessions", "replay", "--instant", &id]);
     instant.expect_success("replay --instant");

@@ -72,6 +72,13 @@ pub struct StatementRecord {
     pub result_rows: Vec<Vec<Option<String>>>,
     /// Set when `result_rows` stops short of what was sent.
     pub truncated: bool,
+    /// A simple Query of several statements gets one record per statement: this one's
+    /// number in it (from 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<u32>,
+    /// On the first of those records, the request's whole text as the client sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_text: Option<String>,
 }
 
 /// The session ended.
@@ -85,6 +92,10 @@ pub struct SessionClosed {
 /// One record of a session, in the order it happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every event is a statement; boxing it would cost an allocation per statement"
+)]
 pub enum Event {
     Opened(SessionOpened),
     Statement(StatementRecord),

@@ -12,6 +12,7 @@ use bytes::BytesMut;
 
 use super::{
     record::{ErrorInfo, SessionClosed, SessionOpened, StatementRecord},
+    statements::{self, Outcome},
     writer::{Durable, Writer},
     Event,
 };
@@ -37,6 +38,9 @@ pub struct Caps {
 struct Pending {
     record: StatementRecord,
     kept_bytes: usize,
+    /// A simple Query: the results of its statements completed so far (it is
+    /// recorded as one record per statement).
+    outcomes: Option<Vec<Outcome>>,
 }
 
 pub struct RecordedPhases {
@@ -107,8 +111,11 @@ impl RecordedPhases {
                 column_types: Vec::new(),
                 result_rows: Vec::new(),
                 truncated: false,
+                part: None,
+                request_text: None,
             },
             kept_bytes: 0,
+            outcomes: None,
         });
     }
 
@@ -134,6 +141,9 @@ impl RecordedPhases {
             Verdict::Refuse(error) => self.start(&text, "refused", Some(error)),
             // Recorded when the hold comes to a verdict (`resolved`).
             Verdict::Hold(_) => {}
+        }
+        if let (Request::Query { .. }, Some(pending)) = (request, self.pending.back_mut()) {
+            pending.outcomes = Some(Vec::new());
         }
     }
 }
@@ -272,6 +282,10 @@ impl Phases for RecordedPhases {
             if let Some(rows) = rows {
                 record.rows = Some(record.rows.unwrap_or(0) + rows);
             }
+            if let Some(outcomes) = &mut front.outcomes {
+                outcomes.push(Outcome::take(record, now_us()));
+                front.kept_bytes = 0;
+            }
         }
         self.inner.command_complete(tag);
     }
@@ -304,7 +318,8 @@ impl Phases for RecordedPhases {
     fn finished(&mut self, how: Finish) {
         if let Some(mut done) = self.pending.pop_front() {
             let record = &mut done.record;
-            record.duration_us = now_us() - record.started_at_us;
+            let now = now_us();
+            record.duration_us = now - record.started_at_us;
             // Rows past the caps streamed by unread: the tag counted them.
             let returned = record.rows.unwrap_or(0) as usize;
             if !record.columns.is_empty() && returned > record.result_rows.len() {
@@ -317,7 +332,13 @@ impl Phases for RecordedPhases {
                     ..Default::default()
                 });
             }
-            let durable = self.writer.write(vec![Event::Statement(done.record)]);
+            let records = match done.outcomes {
+                Some(outcomes) => statements::records(done.record, outcomes, now),
+                None => vec![done.record],
+            };
+            let durable = self
+                .writer
+                .write(records.into_iter().map(Event::Statement).collect());
             self.unconfirmed.push(durable);
         }
         self.inner.finished(how);

@@ -59,6 +59,8 @@ fn statement(id: &str, n: i64, decision: &str, at_us: i64) -> Event {
             vec![vec![Some(format!("customer {n}")), None]]
         },
         truncated: false,
+        part: None,
+        request_text: None,
     })
 }
 
