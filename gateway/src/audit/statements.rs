@@ -73,7 +73,8 @@ pub(super) fn records(
     if outcomes.is_empty() && !has_several_statements(&record.text) {
         return vec![record];
     }
-    let texts = match pg_query::split_with_parser(&record.text) {
+    let whole = record.text.clone();
+    let texts = match pg_query::split_with_parser(&whole) {
         Ok(texts) => texts,
         Err(_) => return vec![joined(record, outcomes)],
     };
@@ -86,28 +87,21 @@ pub(super) fn records(
     if !matches || texts.len() < 2 {
         return vec![joined(record, outcomes)];
     }
-    let whole = record.text.clone();
     let error = record.error.take();
-    let mut partial = record.clone();
+    // What the failed statement sent before it failed; `record` is left without a
+    // result, the base of every statement's record.
+    let mut partial = Some(Outcome::take(&mut record, 0));
     let mut clock = record.started_at_us;
     let mut one = |n: usize, text: &str, ended_at_us: i64| {
-        let mut r = StatementRecord {
+        let r = StatementRecord {
             text: text.trim().to_owned(),
             part: Some(n as u32 + 1),
             request_text: (n == 0).then(|| whole.clone()),
             started_at_us: clock,
             duration_us: ended_at_us - clock,
-            columns: Vec::new(),
-            column_types: Vec::new(),
-            result_rows: Vec::new(),
-            truncated: false,
-            command_tag: None,
-            rows: None,
-            error: None,
             ..record.clone()
         };
         clock = ended_at_us;
-        r.fingerprint.clear();
         r
     };
     let mut out = Vec::with_capacity(texts.len());
@@ -120,8 +114,9 @@ pub(super) fn records(
     for (n, text) in texts.iter().enumerate().skip(completed) {
         let mut r = one(n, text, finished_at_us);
         if n == completed && failed {
-            // The statement that failed, with what it sent before failing.
-            Outcome::take(&mut partial, 0).put(&mut r);
+            if let Some(partial) = partial.take() {
+                partial.put(&mut r);
+            }
             r.error = error.clone();
         } else {
             r.duration_us = 0;
