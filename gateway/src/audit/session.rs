@@ -134,15 +134,17 @@ impl RecordedPhases {
             ),
             Request::FunctionCall { oid } => format!("-- fast-path call of function oid {oid}"),
         };
-        match verdict {
+        let (decision, error) = match verdict {
             // An allowed Parse prepares; the Execute is what runs.
-            Verdict::Allow if matches!(request, Request::Parse { .. }) => {}
-            Verdict::Allow => self.start(&text, "allowed", None),
-            Verdict::Refuse(error) => self.start(&text, "refused", Some(error)),
+            Verdict::Allow if matches!(request, Request::Parse { .. }) => return,
+            Verdict::Allow => ("allowed", None),
+            Verdict::Refuse(error) => ("refused", Some(error)),
             // Recorded when the hold comes to a verdict (`resolved`).
-            Verdict::Hold(_) => {}
-        }
+            Verdict::Hold(_) => return,
+        };
+        self.start(&text, decision, error);
         if let (Request::Query { .. }, Some(pending)) = (request, self.pending.back_mut()) {
+            // Its statements are recorded one by one.
             pending.outcomes = Some(Vec::new());
         }
     }
