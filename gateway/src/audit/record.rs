@@ -129,3 +129,26 @@ impl Event {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A statement record as Cordon wrote it before column types, error positions and
+    /// split queries were kept.
+    const OLDER: &str = r#"{"kind":"statement","session_id":"s","text":"SELECT 1/0","fingerprint":"f","decision":"allowed","rule":null,"approval":null,"started_at_us":1,"duration_us":2,"command_tag":null,"rows":null,"error":{"sqlstate":"22012","message":"division by zero"},"columns":["n"],"result_rows":[],"truncated":false}"#;
+
+    #[test]
+    fn older_records_still_read_and_new_fields_stay_out_when_unset() {
+        let event: Event = serde_json::from_str(OLDER).expect("an older record reads");
+        let Event::Statement(record) = &event else {
+            panic!("a statement: {event:?}")
+        };
+        assert!(record.column_types.is_empty());
+        assert_eq!((record.part, record.request_text.as_deref()), (None, None));
+        let error = record.error.as_ref().expect("its error");
+        assert_eq!((error.position, error.detail.as_deref()), (None, None));
+        // Written again, it is the same bytes: unset fields are left out.
+        assert_eq!(serde_json::to_string(&event).expect("serializes"), OLDER);
+    }
+}
