@@ -197,6 +197,34 @@ impl TestPostgres {
             .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()))
     }
 
+    /// Shuts the server down (fast: its sessions are ended) and leaves it down until
+    /// [`start_again`](Self::start_again), for tests of clients that lose it.
+    pub fn stop_server(&self) {
+        as_postgres(&pg_bin("pg_ctl"))
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", "fast", "-w", "-t", "30", "stop"])
+            .run_ok("pg_ctl stop");
+    }
+
+    /// Starts a server stopped by [`stop_server`](Self::stop_server), on its port.
+    pub fn start_again(&self) {
+        as_postgres(&pg_bin("pg_ctl"))
+            .arg("-D")
+            .arg(self.data_dir())
+            .arg("-l")
+            .arg(self.dir.path().join("postgres.log"))
+            .args([
+                "-o",
+                &format!("-p {}", self.port),
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ])
+            .run_ok("pg_ctl start");
+    }
+
     /// Keeps the data directory and log after drop (for a post-mortem).
     pub fn keep(&mut self) {
         self.dir.keep();

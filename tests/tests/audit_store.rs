@@ -54,10 +54,14 @@ fn statement(id: &str, n: i64, decision: &str, at_us: i64, payload_bytes: usize)
         error: (decision == "refused").then(|| ErrorInfo {
             sqlstate: "42501".into(),
             message: "refused".into(),
+            ..Default::default()
         }),
         columns: vec!["id".into(), "note".into()],
+        column_types: Vec::new(),
         result_rows: vec![vec![Some(n.to_string()), Some("x".repeat(payload_bytes))]],
         truncated: false,
+        part: None,
+        request_text: None,
     })
 }
 

@@ -1,7 +1,8 @@
 //! Session recording with the real daemon, PostgreSQL and clients: every
 //! session's statements, decisions and results as the client saw them are in
 //! the store; nothing acknowledged is lost when the daemon is SIGKILLed; a
-//! full store refuses statements and recovers by itself.
+//! full store (SQLite) or an unreachable one (PostgreSQL) refuses statements
+//! and recovers by itself.
 
 use std::{
     path::{Path, PathBuf},
@@ -13,6 +14,7 @@ use cordon::audit::{AuditStore, PostgresStore, SessionFilter, SqliteStore, State
 use cordon_e2e::{
     client_libs,
     clients::psql_command,
+    postgres::TestPostgres,
     process::run,
     require_root,
     scenario::{Scenario, ROLE},
@@ -348,4 +350,92 @@ fn a_full_store_refuses_statements_and_recovers_by_itself() {
     drop(store);
     s.finish();
     drop(fs_);
+}
+
+/// The fleet back end's server goes away (a second PostgreSQL, stopped while a client
+/// runs statements through the gateway): statements are refused with 58030 naming the
+/// store, nothing stored is damaged, and once the server is back the gateway records
+/// and serves again by itself, with the records of what ran meanwhile.
+#[test]
+fn an_unreachable_postgres_store_refuses_statements_and_recovers_by_itself() {
+    require_root();
+    let store_pg = TestPostgres::start();
+    store_pg.psql_admin("CREATE DATABASE cordon_audit");
+    let conninfo = store_pg.socket_conninfo("cordon_audit");
+    let s = start(&format!(
+        "\n[recording]\nstore = \"postgres\"\nconninfo = \"{conninfo}\"\n"
+    ));
+    s.pg.psql_admin(&format!(
+        "CREATE TABLE public.unreachable (n int); GRANT ALL ON public.unreachable TO {ROLE}"
+    ));
+    let info = s.conninfo("127.0.0.1");
+    let insert = |n: u32| {
+        let mut cmd = psql_command(
+            &s.agent,
+            &info,
+            &[&format!("INSERT INTO unreachable VALUES ({n})")],
+        );
+        // Errors with their SQLSTATE.
+        cmd.args(["-v", "VERBOSITY=verbose"]);
+        run(&mut cmd, Duration::from_secs(30))
+    };
+    insert(1).expect_success("an insert while the store is up");
+
+    store_pg.stop_server();
+    // As with a full disk: the first statement either runs with its completion
+    // withheld (its record could not be written) or is refused before it runs.
+    let first = insert(2);
+    eprintln!("the first statement after the stop: {first}");
+    assert!(!first.success(), "{first}");
+    assert!(first.stderr.contains("58030"), "{first}");
+    assert!(
+        first.stderr.contains("could not be written") || first.stderr.contains("cannot write"),
+        "{first}"
+    );
+    let refused = insert(3);
+    assert!(
+        refused
+            .stderr
+            .contains("ERROR:  58030: cordon: the session recording store cannot write")
+            && refused.stderr.contains("refused until it can"),
+        "{refused}"
+    );
+    let rows =
+        s.pg.psql_admin("SELECT string_agg(n::text, ',' ORDER BY n) FROM public.unreachable");
+    assert!(!rows.contains('3'), "the refused insert ran: {rows}");
+    let second_ran = rows.contains('2');
+
+    store_pg.start_again();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let again = insert(4);
+        if again.success() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no recovery after the store's server came back: {again}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let store = PostgresStore::connect(&conninfo).expect("the store connects");
+    let report = store.verify().expect("verify runs");
+    assert!(report.is_ok(), "{:?}", report.problems);
+    let recorded: Vec<String> = statements_in(&store).into_iter().map(|r| r.text).collect();
+    for n in [1, 4] {
+        assert!(
+            recorded.contains(&format!("INSERT INTO unreachable VALUES ({n})")),
+            "insert {n} is not recorded: {recorded:?}"
+        );
+    }
+    assert!(
+        !recorded.contains(&"INSERT INTO unreachable VALUES (3)".to_owned()),
+        "a refused-while-unavailable statement has no record: {recorded:?}"
+    );
+    assert_eq!(
+        recorded.contains(&"INSERT INTO unreachable VALUES (2)".to_owned()),
+        second_ran,
+        "insert 2 ran: {second_ran}; recorded: {recorded:?}"
+    );
+    s.finish();
 }

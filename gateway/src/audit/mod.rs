@@ -13,6 +13,7 @@ pub mod postgres;
 pub mod record;
 pub mod session;
 pub mod sqlite;
+mod statements;
 pub mod store;
 pub mod verify;
 pub mod writer;

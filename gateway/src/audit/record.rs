@@ -26,15 +26,28 @@ pub struct SessionOpened {
     pub at_us: i64,
 }
 
-/// An error the server (or the gateway) returned for a statement.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// An error the server (or the gateway) returned for a statement, with the fields psql
+/// prints at its default verbosity. The optional fields came later: records without
+/// them read as `None`, and a field that is `None` is left out of the JSON.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorInfo {
     pub sqlstate: String,
     pub message: String,
+    /// Where in the statement's text the error is: a 1-based character position (psql
+    /// prints the `LINE n:` excerpt and a caret from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The call stack of the error (a function's body, a trigger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
 }
 
 /// One statement: what was asked, what was decided, and what came back.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatementRecord {
     pub session_id: String,
     pub text: String,
@@ -52,9 +65,20 @@ pub struct StatementRecord {
     pub error: Option<ErrorInfo>,
     /// Result columns and rows as sent to the client (after masking), up to the caps.
     pub columns: Vec<String>,
+    /// The columns' type OIDs, in the order of `columns` (psql right-aligns numbers).
+    /// Empty in records written before they were kept.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub column_types: Vec<u32>,
     pub result_rows: Vec<Vec<Option<String>>>,
     /// Set when `result_rows` stops short of what was sent.
     pub truncated: bool,
+    /// A simple Query of several statements gets one record per statement: this one's
+    /// number in it (from 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<u32>,
+    /// On the first of those records, the request's whole text as the client sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_text: Option<String>,
 }
 
 /// The session ended.
@@ -68,6 +92,10 @@ pub struct SessionClosed {
 /// One record of a session, in the order it happened.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every event is a statement; boxing it would cost an allocation per statement"
+)]
 pub enum Event {
     Opened(SessionOpened),
     Statement(StatementRecord),
@@ -99,5 +127,28 @@ impl Event {
             Event::Statement(e) => e.started_at_us,
             Event::Closed(e) => e.at_us,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A statement record as Cordon wrote it before column types, error positions and
+    /// split queries were kept.
+    const OLDER: &str = r#"{"kind":"statement","session_id":"s","text":"SELECT 1/0","fingerprint":"f","decision":"allowed","rule":null,"approval":null,"started_at_us":1,"duration_us":2,"command_tag":null,"rows":null,"error":{"sqlstate":"22012","message":"division by zero"},"columns":["n"],"result_rows":[],"truncated":false}"#;
+
+    #[test]
+    fn older_records_still_read_and_new_fields_stay_out_when_unset() {
+        let event: Event = serde_json::from_str(OLDER).expect("an older record reads");
+        let Event::Statement(record) = &event else {
+            panic!("a statement: {event:?}")
+        };
+        assert!(record.column_types.is_empty());
+        assert_eq!((record.part, record.request_text.as_deref()), (None, None));
+        let error = record.error.as_ref().expect("its error");
+        assert_eq!((error.position, error.detail.as_deref()), (None, None));
+        // Written again, it is the same bytes: unset fields are left out.
+        assert_eq!(serde_json::to_string(&event).expect("serializes"), OLDER);
     }
 }

@@ -12,12 +12,16 @@ use bytes::BytesMut;
 
 use super::{
     record::{ErrorInfo, SessionClosed, SessionOpened, StatementRecord},
+    statements::{self, Outcome},
     writer::{Durable, Writer},
     Event,
 };
 use crate::{
     engine::{Barrier, Columns, Finish, Phases, Request, ServerText, Verdict},
-    protocol::{backend::GatewayError, server_messages::decode_data_row},
+    protocol::{
+        backend::GatewayError,
+        server_messages::{decode_data_row, ErrorFields},
+    },
 };
 
 /// SQLSTATE io_error: the record store cannot write.
@@ -34,6 +38,9 @@ pub struct Caps {
 struct Pending {
     record: StatementRecord,
     kept_bytes: usize,
+    /// A simple Query: the results of its statements completed so far (it is
+    /// recorded as one record per statement).
+    outcomes: Option<Vec<Outcome>>,
 }
 
 pub struct RecordedPhases {
@@ -44,8 +51,9 @@ pub struct RecordedPhases {
     pending: VecDeque<Pending>,
     /// Records written but not yet durable: output waits for them.
     unconfirmed: Vec<Durable>,
-    /// The columns of the result being answered.
+    /// The columns of the result being answered, and their type OIDs.
     columns: Vec<String>,
+    column_types: Vec<u32>,
 }
 
 /// A session id unique across restarts: the daemon's start time and its
@@ -74,6 +82,7 @@ impl RecordedPhases {
             pending: VecDeque::new(),
             unconfirmed: Vec::new(),
             columns: Vec::new(),
+            column_types: Vec::new(),
         }
     }
 
@@ -94,12 +103,19 @@ impl RecordedPhases {
                 error: error.map(|e| ErrorInfo {
                     sqlstate: e.sqlstate.to_owned(),
                     message: e.message.clone(),
+                    detail: e.detail.clone(),
+                    hint: e.hint.clone(),
+                    ..Default::default()
                 }),
                 columns: Vec::new(),
+                column_types: Vec::new(),
                 result_rows: Vec::new(),
                 truncated: false,
+                part: None,
+                request_text: None,
             },
             kept_bytes: 0,
+            outcomes: None,
         });
     }
 
@@ -118,13 +134,18 @@ impl RecordedPhases {
             ),
             Request::FunctionCall { oid } => format!("-- fast-path call of function oid {oid}"),
         };
-        match verdict {
+        let (decision, error) = match verdict {
             // An allowed Parse prepares; the Execute is what runs.
-            Verdict::Allow if matches!(request, Request::Parse { .. }) => {}
-            Verdict::Allow => self.start(&text, "allowed", None),
-            Verdict::Refuse(error) => self.start(&text, "refused", Some(error)),
+            Verdict::Allow if matches!(request, Request::Parse { .. }) => return,
+            Verdict::Allow => ("allowed", None),
+            Verdict::Refuse(error) => ("refused", Some(error)),
             // Recorded when the hold comes to a verdict (`resolved`).
-            Verdict::Hold(_) => {}
+            Verdict::Hold(_) => return,
+        };
+        self.start(&text, decision, error);
+        if let (Request::Query { .. }, Some(pending)) = (request, self.pending.back_mut()) {
+            // Its statements are recorded one by one.
+            pending.outcomes = Some(Vec::new());
         }
     }
 }
@@ -164,9 +185,11 @@ impl Phases for RecordedPhases {
 
     fn result_description(&mut self, columns: &Columns) {
         self.columns = columns.iter().map(|f| f.name.clone()).collect();
+        self.column_types = columns.iter().map(|f| f.type_oid).collect();
         if let Some(front) = self.pending.front_mut() {
             if front.record.columns.is_empty() {
                 front.record.columns = self.columns.clone();
+                front.record.column_types = self.column_types.clone();
             }
         }
         self.inner.result_description(columns);
@@ -223,6 +246,7 @@ impl Phases for RecordedPhases {
             .collect();
         if record.columns.is_empty() {
             record.columns = self.columns.clone();
+            record.column_types = self.column_types.clone();
         }
         front.kept_bytes += size;
         record.result_rows.push(row);
@@ -260,6 +284,10 @@ impl Phases for RecordedPhases {
             if let Some(rows) = rows {
                 record.rows = Some(record.rows.unwrap_or(0) + rows);
             }
+            if let Some(outcomes) = &mut front.outcomes {
+                outcomes.push(Outcome::take(record, now_us()));
+                front.kept_bytes = 0;
+            }
         }
         self.inner.command_complete(tag);
     }
@@ -269,15 +297,31 @@ impl Phases for RecordedPhases {
             front.record.error.get_or_insert(ErrorInfo {
                 sqlstate: sqlstate.to_owned(),
                 message: message.to_owned(),
+                ..Default::default()
             });
         }
         self.inner.server_error(sqlstate, message);
     }
 
+    fn server_error_fields(&mut self, fields: &ErrorFields) {
+        if let Some(front) = self.pending.front_mut() {
+            front.record.error.get_or_insert(ErrorInfo {
+                sqlstate: fields.sqlstate.clone(),
+                message: fields.message.clone(),
+                position: fields.position,
+                detail: fields.detail.clone(),
+                hint: fields.hint.clone(),
+                context: fields.context.clone(),
+            });
+        }
+        self.inner.server_error_fields(fields);
+    }
+
     fn finished(&mut self, how: Finish) {
         if let Some(mut done) = self.pending.pop_front() {
             let record = &mut done.record;
-            record.duration_us = now_us() - record.started_at_us;
+            let now = now_us();
+            record.duration_us = now - record.started_at_us;
             // Rows past the caps streamed by unread: the tag counted them.
             let returned = record.rows.unwrap_or(0) as usize;
             if !record.columns.is_empty() && returned > record.result_rows.len() {
@@ -287,9 +331,16 @@ impl Phases for RecordedPhases {
                 record.error.get_or_insert(ErrorInfo {
                     sqlstate: String::new(),
                     message: "not run: the server skipped it after an earlier error".into(),
+                    ..Default::default()
                 });
             }
-            let durable = self.writer.write(vec![Event::Statement(done.record)]);
+            let records = match done.outcomes {
+                Some(outcomes) => statements::records(done.record, outcomes, now),
+                None => vec![done.record],
+            };
+            let durable = self
+                .writer
+                .write(records.into_iter().map(Event::Statement).collect());
             self.unconfirmed.push(durable);
         }
         self.inner.finished(how);

@@ -314,6 +314,7 @@ fn describe(id: &str, detail: &SessionDetail) -> String {
         "statements",
         format!("{} ({refused} refused)", detail.statements.len()),
     );
+    let sent = requests(&detail.statements);
     for (n, s) in detail.statements.iter().enumerate() {
         // An empty line between statements (a result table ends with one already).
         if !out.ends_with("\n\n") {
@@ -326,6 +327,9 @@ fn describe(id: &str, detail: &SessionDetail) -> String {
         if let Some(approval) = &s.approval {
             decided.push_str(&format!(", approval {approval}"));
         }
+        if let Some(part) = s.part {
+            decided.push_str(&format!("  (statement {part} of one query)"));
+        }
         out.push_str(&format!(
             "[{}] {}  {decided}  Time: {}\n",
             n + 1,
@@ -334,23 +338,41 @@ fn describe(id: &str, detail: &SessionDetail) -> String {
         ));
         out.push_str(&s.text);
         out.push('\n');
-        out.push_str(&result(s, true));
+        out.push_str(&result(s, sent[n], true));
     }
     out
 }
 
+/// The text the client sent for each statement: its own, or for the statements of a
+/// simple Query recorded one by one (`part`), the whole query's (on the first part).
+/// psql echoes it, and error positions count in it.
+fn requests(statements: &[StatementRecord]) -> Vec<&str> {
+    let mut current = "";
+    statements
+        .iter()
+        .map(|s| {
+            match (s.part, &s.request_text) {
+                (_, Some(whole)) => current = whole,
+                (Some(part), None) if part > 1 => {}
+                _ => current = &s.text,
+            }
+            current
+        })
+        .collect()
+}
+
 /// A statement's result as psql prints it (`verbose`: errors with their SQLSTATE, as
-/// `\set VERBOSITY verbose` does), with the recording's truncation marked. A request
-/// of several statements (simple query) has its tags joined with `; `: each is printed
-/// on its line, and its rows in one table.
-fn result(s: &StatementRecord, verbose: bool) -> String {
+/// `\set VERBOSITY verbose` does), with the recording's truncation marked; `sent` is
+/// the text the client sent (see [`requests`]). A simple query of several statements
+/// recorded before they were recorded one by one has its tags joined with `; `: each
+/// is printed on its line, and its rows in one table.
+fn result(s: &StatementRecord, sent: &str, verbose: bool) -> String {
     if let Some(error) = &s.error {
         return match (error.sqlstate.as_str(), verbose) {
             // Skipped by the server after an earlier error: the client saw nothing.
             ("", false) => String::new(),
             ("", true) => format!("({})\n", error.message),
-            (_, false) => format!("ERROR:  {}\n", error.message),
-            (code, true) => format!("ERROR:  {code}: {}\n", error.message),
+            (code, verbose) => psql::error(error, sent, verbose.then_some(code)),
         };
     }
     if s.decision == "refused" {
@@ -375,11 +397,10 @@ fn result(s: &StatementRecord, verbose: bool) -> String {
         (1, Some(rows)) => rows.max(kept),
         _ => kept,
     };
-    out.push_str(&psql::table(
-        &s.columns,
-        &s.result_rows,
-        &vec![Align::Left; s.columns.len()],
-    ));
+    let align: Vec<Align> = (0..s.columns.len())
+        .map(|i| psql::align_for(s.column_types.get(i).copied()))
+        .collect();
+    out.push_str(&psql::table(&s.columns, &s.result_rows, &align));
     out.push_str(&psql::footer(total));
     if kept < total {
         out.push_str(&format!(
@@ -429,12 +450,16 @@ fn replay(args: &StoreArgs, id: &str, speed: Option<f64>) -> Result<ExitCode, Fa
         .map(|o| o.at_us)
         .or_else(|| detail.statements.first().map(|s| s.started_at_us))
         .unwrap_or(0);
-    for s in &detail.statements {
+    let sent = requests(&detail.statements);
+    for (s, sent) in detail.statements.iter().zip(sent) {
         pause(clock, s.started_at_us);
-        out.write_all(echo(&s.text).as_bytes())?;
-        out.flush()?;
+        // The statements of one query after its first: psql echoed the query once.
+        if s.part.is_none_or(|part| part == 1) {
+            out.write_all(echo(sent).as_bytes())?;
+            out.flush()?;
+        }
         pause(0, s.duration_us);
-        out.write_all(result(s, false).as_bytes())?;
+        out.write_all(result(s, sent, false).as_bytes())?;
         out.flush()?;
         clock = s.started_at_us + s.duration_us.max(0);
     }
@@ -561,18 +586,21 @@ mod tests {
             rows,
             error: None,
             columns: Vec::new(),
+            column_types: Vec::new(),
             result_rows: Vec::new(),
             truncated: false,
+            part: None,
+            request_text: None,
         }
     }
 
     #[test]
     fn results_print_as_psql_does() {
         let mut insert = record(Some("INSERT 0 1"), Some(1));
-        assert_eq!(result(&insert, false), "INSERT 0 1\n");
+        assert_eq!(result(&insert, "", false), "INSERT 0 1\n");
         insert.command_tag = Some("BEGIN; INSERT 0 1; COMMIT".into());
         assert_eq!(
-            result(&insert, false),
+            result(&insert, "", false),
             "BEGIN\nINSERT 0 1\nCOMMIT\n",
             "a simple query of several statements: one tag a line"
         );
@@ -581,7 +609,7 @@ mod tests {
         returning.columns = vec!["id".into()];
         returning.result_rows = vec![vec![Some("7".into())]];
         assert_eq!(
-            result(&returning, false),
+            result(&returning, "", false),
             " id \n----\n 7\n(1 row)\n\nINSERT 0 1\n",
             "psql prints the tag after the rows of INSERT ... RETURNING"
         );
@@ -591,13 +619,13 @@ mod tests {
         cut.result_rows = vec![vec![Some("1".into())]];
         cut.truncated = true;
         assert_eq!(
-            result(&cut, false),
+            result(&cut, "", false),
             " n \n---\n 1\n(3 rows)\n(truncated: the recording keeps 1 of 3 rows)\n\n"
         );
         cut.command_tag = Some("SHOW".into());
         cut.rows = None;
         assert_eq!(
-            result(&cut, false),
+            result(&cut, "", false),
             " n \n---\n 1\n(1 row)\n(truncated)\n\n"
         );
 
@@ -605,23 +633,53 @@ mod tests {
         failed.error = Some(audit::ErrorInfo {
             sqlstate: "42P01".into(),
             message: "relation \"nope\" does not exist".into(),
+            ..Default::default()
         });
         assert_eq!(
-            result(&failed, false),
+            result(&failed, "", false),
             "ERROR:  relation \"nope\" does not exist\n"
         );
         assert_eq!(
-            result(&failed, true),
+            result(&failed, "", true),
             "ERROR:  42P01: relation \"nope\" does not exist\n"
         );
         failed.error = Some(audit::ErrorInfo {
             sqlstate: String::new(),
             message: "not run: the server skipped it after an earlier error".into(),
+            ..Default::default()
         });
-        assert_eq!(result(&failed, false), "", "the client saw nothing");
+        assert_eq!(result(&failed, "", false), "", "the client saw nothing");
         assert_eq!(
-            result(&failed, true),
+            result(&failed, "", true),
             "(not run: the server skipped it after an earlier error)\n"
+        );
+    }
+
+    #[test]
+    fn statements_of_one_query_share_its_text() {
+        let mut whole = record(Some("SELECT 1"), Some(1));
+        whole.text = "SELECT 1 AS a; SELECT 2 AS b".into();
+        let part = |n: u32, text: &str| {
+            let mut r = record(Some("SELECT 1"), Some(1));
+            r.text = text.into();
+            r.part = Some(n);
+            r.request_text = (n == 1).then(|| "SELECT 1 AS a;  SELECT x".to_owned());
+            r
+        };
+        let statements = [
+            whole,
+            part(1, "SELECT 1 AS a"),
+            part(2, "SELECT x"),
+            record(None, None),
+        ];
+        assert_eq!(
+            requests(&statements),
+            [
+                "SELECT 1 AS a; SELECT 2 AS b",
+                "SELECT 1 AS a;  SELECT x",
+                "SELECT 1 AS a;  SELECT x",
+                "SELECT 1;"
+            ]
         );
     }
 

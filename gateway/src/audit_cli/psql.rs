@@ -1,15 +1,131 @@
-//! Result tables as psql prints them in its default aligned format (`\pset format
-//! aligned`, `border 1`): headers centered, a `-+-` rule, cells padded to the widest
-//! value, multi-line values continued with `+`, NULL as nothing, then `(N rows)` and an
-//! empty line. Byte for byte what psql 15 prints for text columns (checked against a real
-//! psql, see the tests); the recording keeps no column types, so every column is
-//! left-aligned ([`Align::Right`] is what psql does for numbers, for callers that know).
+//! Results and errors as psql prints them. Tables in its default aligned format
+//! (`\pset format aligned`, `border 1`): headers centered, a `-+-` rule, cells padded to
+//! the widest value, numbers right-aligned, multi-line values continued with `+`, NULL as
+//! nothing, then `(N rows)` and an empty line. Errors at its default verbosity: the
+//! message, the statement's line with a caret under the error's position, then DETAIL,
+//! HINT and CONTEXT. Byte for byte what psql 15 prints (checked against a real psql,
+//! see the tests here and the replay test of the e2e crate).
+
+use crate::audit::ErrorInfo;
 
 /// How a column's values are aligned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Align {
     Left,
     Right,
+}
+
+/// How psql aligns a column of this type: numbers (integers, floats, numeric, money,
+/// oid, xid, xid8, cid) right, everything else left. Records written before types were
+/// kept have none: left.
+pub fn align_for(type_oid: Option<u32>) -> Align {
+    const RIGHT: &[u32] = &[20, 21, 23, 26, 28, 29, 700, 701, 790, 1700, 5069];
+    match type_oid {
+        Some(oid) if RIGHT.contains(&oid) => Align::Right,
+        _ => Align::Left,
+    }
+}
+
+/// An error as psql prints it for `statement` (`sqlstate`: as `\set VERBOSITY verbose`
+/// shows it, before the message).
+pub fn error(error: &ErrorInfo, statement: &str, sqlstate: Option<&str>) -> String {
+    let mut out = String::from("ERROR:  ");
+    if let Some(code) = sqlstate {
+        out.push_str(code);
+        out.push_str(": ");
+    }
+    out.push_str(&error.message);
+    out.push('\n');
+    if let Some(position) = error.position {
+        out.push_str(&error_position(statement, position));
+    }
+    for (label, value) in [
+        ("DETAIL", &error.detail),
+        ("HINT", &error.hint),
+        ("CONTEXT", &error.context),
+    ] {
+        if let Some(value) = value {
+            out.push_str(&format!("{label}:  {value}\n"));
+        }
+    }
+    out
+}
+
+/// psql's excerpt of `statement` at an error's `position` (1-based, in characters):
+/// `LINE n: ` and that line, cut to about 60 columns around the position with `...`
+/// where cut, then a caret under the position. Empty when the position is outside
+/// the text.
+pub fn error_position(statement: &str, position: u32) -> String {
+    const DISPLAY_COLUMNS: usize = 60;
+    /// How far from the right end of a cut line the position is kept.
+    const RIGHT_MARGIN: usize = 10;
+    let Some(at) = (position as usize).checked_sub(1) else {
+        return String::new();
+    };
+    let chars: Vec<char> = statement.chars().collect();
+    // The screen column each character starts at, up to the end of the error's line.
+    // Every character counts at least one column (tabs, control characters too).
+    let mut starts = Vec::with_capacity(chars.len() + 1);
+    let (mut column, mut line, mut begin, mut end) = (0, 1, 0, None);
+    for (i, &c) in chars.iter().enumerate() {
+        starts.push(column);
+        if c == '\r' || c == '\n' {
+            if i >= at {
+                end = Some(i);
+                break;
+            }
+            // `\r\n` is one line break.
+            if c == '\r' || i == 0 || chars[i - 1] != '\r' {
+                line += 1;
+            }
+            begin = i + 1;
+        }
+        column += char_width(c).max(1);
+    }
+    let mut end = end.unwrap_or_else(|| {
+        starts.push(column);
+        chars.len()
+    });
+    if at > end {
+        return String::new();
+    }
+    let (mut cut_left, mut cut_right) = (false, false);
+    let width = |from: usize, to: usize, starts: &[usize]| starts[to] - starts[from];
+    if width(begin, end, &starts) > DISPLAY_COLUMNS {
+        if starts[begin] + DISPLAY_COLUMNS >= starts[at] + RIGHT_MARGIN {
+            // Cutting the right end is enough.
+            while width(begin, end, &starts) > DISPLAY_COLUMNS {
+                end -= 1;
+            }
+            cut_right = true;
+        } else {
+            while starts[at] + RIGHT_MARGIN < starts[end] {
+                end -= 1;
+                cut_right = true;
+            }
+            while width(begin, end, &starts) > DISPLAY_COLUMNS {
+                begin += 1;
+                cut_left = true;
+            }
+        }
+    }
+    let mut out = format!("LINE {line}: ");
+    if cut_left {
+        out.push_str("...");
+    }
+    let caret = out.len() + starts[at] - starts[begin];
+    out.extend(
+        chars[begin..end]
+            .iter()
+            .map(|&c| if c == '\t' { ' ' } else { c }),
+    );
+    if cut_right {
+        out.push_str("...");
+    }
+    out.push('\n');
+    spaces(&mut out, caret);
+    out.push_str("^\n");
+    out
 }
 
 /// The table (header, rule, rows) without the footer. psql prints no header or rows for
@@ -230,254 +346,4 @@ fn char_width(c: char) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    //! The expected texts are psql 15's own output (`psql -X -f`), captured from a
-    //! throwaway server; `$` marks where a line ends, so trailing spaces stay visible.
-
-    use super::*;
-
-    fn cols(names: &[&str]) -> Vec<String> {
-        names.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    fn rows(rows: &[&[Option<&str>]]) -> Vec<Vec<Option<String>>> {
-        rows.iter()
-            .map(|r| r.iter().map(|v| v.map(str::to_owned)).collect())
-            .collect()
-    }
-
-    /// Renders like psql for text columns and compares with `expected`, whose lines
-    /// start with a `|` margin and end in `$`.
-    fn check(columns: &[&str], data: &[&[Option<&str>]], expected: &str) {
-        let columns = cols(columns);
-        let data = rows(data);
-        let got = result_table(
-            &columns,
-            &data,
-            &vec![Align::Left; columns.len()],
-            data.len() as u64,
-        );
-        let expected: String = expected
-            .lines()
-            .map(|l| {
-                let l = l.trim_start();
-                let l = l
-                    .strip_suffix('$')
-                    .unwrap_or_else(|| panic!("{l:?} ends in $"));
-                let l = l
-                    .strip_prefix('|')
-                    .unwrap_or_else(|| panic!("{l:?} starts with |"));
-                format!("{l}\n")
-            })
-            .collect();
-        assert_eq!(got, expected, "\ngot:\n{got}\nexpected:\n{expected}");
-    }
-
-    // Every expected line starts with a `|` margin (indentation before it is dropped).
-
-    #[test]
-    fn one_row() {
-        // select 1::text as id, 'alice' as name;
-        check(
-            &["id", "name"],
-            &[&[Some("1"), Some("alice")]],
-            "| id | name  $
-             |----+-------$
-             | 1  | alice$
-             |(1 row)$
-             |$",
-        );
-    }
-
-    #[test]
-    fn headers_center_and_null_is_empty() {
-        // select 'a' as x, 'longer value' as y, NULL as z;
-        check(
-            &["x", "y", "z"],
-            &[&[Some("a"), Some("longer value"), None]],
-            "| x |      y       | z $
-             |---+--------------+---$
-             | a | longer value | $
-             |(1 row)$
-             |$",
-        );
-        // select 'abc' as "a very long header", 'x' as b;
-        check(
-            &["a very long header", "b"],
-            &[&[Some("abc"), Some("x")]],
-            "| a very long header | b $
-             |--------------------+---$
-             | abc                | x$
-             |(1 row)$
-             |$",
-        );
-        // select 'ab' as "abcd", 'abc' as "ab"; odd padding goes right.
-        check(
-            &["abcd", "ab"],
-            &[&[Some("ab"), Some("abc")]],
-            "| abcd | ab  $
-             |------+-----$
-             | ab   | abc$
-             |(1 row)$
-             |$",
-        );
-        // select 'a' as "x", '' as "empty";
-        check(
-            &["x", "empty"],
-            &[&[Some("a"), Some("")]],
-            "| x | empty $
-             |---+-------$
-             | a | $
-             |(1 row)$
-             |$",
-        );
-    }
-
-    #[test]
-    fn no_rows_and_no_columns() {
-        // select * from (values ('x')) v(col) where false;
-        check(
-            &["col"],
-            &[],
-            "| col $
-             |-----$
-             |(0 rows)$
-             |$",
-        );
-        // select from generate_series(1,3);
-        let empty: Vec<Vec<Option<String>>> = vec![vec![], vec![], vec![]];
-        assert_eq!(
-            result_table(&[], &empty, &[], 3),
-            "--\n(3 rows)\n\n",
-            "psql prints only the rule for a result without columns"
-        );
-    }
-
-    #[test]
-    fn multi_line_values() {
-        // select 'line1\nline2' as multi, 'short' as other;
-        check(
-            &["multi", "other"],
-            &[&[Some("line1\nline2"), Some("short")]],
-            "| multi | other $
-             |-------+-------$
-             | line1+| short$
-             | line2 | $
-             |(1 row)$
-             |$",
-        );
-        // select 'a' as m, 'p\nqq\nr' as multi2;
-        check(
-            &["m", "multi2"],
-            &[&[Some("a"), Some("p\nqq\nr")]],
-            "| m | multi2 $
-             |---+--------$
-             | a | p     +$
-             |   | qq    +$
-             |   | r$
-             |(1 row)$
-             |$",
-        );
-        // select 'abc' as c1 union all select 'a\nb';
-        check(
-            &["c1"],
-            &[&[Some("abc")], &[Some("a\nb")]],
-            "| c1  $
-             |-----$
-             | abc$
-             | a  +$
-             | b$
-             |(2 rows)$
-             |$",
-        );
-    }
-
-    #[test]
-    fn multi_line_headers() {
-        // select 'x' as "multi\nline header";
-        check(
-            &["multi\nline header"],
-            &[&[Some("x")]],
-            "|    multi   +$
-             | line header $
-             |-------------$
-             | x$
-             |(1 row)$
-             |$",
-        );
-        // select 'x' as "h1\nh1b\nh1c", 'yy' as "h2";
-        check(
-            &["h1\nh1b\nh1c", "h2"],
-            &[&[Some("x"), Some("yy")]],
-            "| h1 +| h2 $
-             | h1b+|    $
-             | h1c |    $
-             |-----+----$
-             | x   | yy$
-             |(1 row)$
-             |$",
-        );
-    }
-
-    #[test]
-    fn wide_characters_tabs_and_control_characters() {
-        // select 'héllo' as "ünï", '日本語' as wide, 'ok' as last;
-        check(
-            &["ünï", "wide", "last"],
-            &[&[Some("héllo"), Some("日本語"), Some("ok")]],
-            "|  ünï  |  wide  | last $
-             |-------+--------+------$
-             | héllo | 日本語 | ok$
-             |(1 row)$
-             |$",
-        );
-        // select E'tab\there' as tabbed, 'z' as z;
-        check(
-            &["tabbed", "z"],
-            &[&[Some("tab\there"), Some("z")]],
-            "|    tabbed    | z $
-             |--------------+---$
-             | tab     here | z$
-             |(1 row)$
-             |$",
-        );
-        // select 'a' as c1, E'x\ty\r' || chr(1) as c2, 'last\nz' as c3;
-        check(
-            &["c1", "c2", "c3"],
-            &[&[Some("a"), Some("x\ty\r\u{1}"), Some("last\nz")]],
-            "| c1 |       c2        |  c3  $
-             |----+-----------------+------$
-             | a  | x       y\\r\\x01 | last+$
-             |    |                 | z$
-             |(1 row)$
-             |$",
-        );
-    }
-
-    #[test]
-    fn numbers_align_right_when_known() {
-        // select 1, 2;
-        let got = result_table(
-            &cols(&["?column?", "?column?"]),
-            &rows(&[&[Some("1"), Some("2")]]),
-            &[Align::Right, Align::Right],
-            1,
-        );
-        assert_eq!(
-            got,
-            " ?column? | ?column? \n----------+----------\n        1 |        2\n(1 row)\n\n"
-        );
-    }
-
-    #[test]
-    fn footers_and_tags() {
-        assert_eq!(footer(0), "(0 rows)\n");
-        assert_eq!(footer(1), "(1 row)\n");
-        assert_eq!(footer(2), "(2 rows)\n");
-        assert!(tag_after_rows("INSERT 0 1"));
-        assert!(tag_after_rows("UPDATE 2"));
-        assert!(tag_after_rows("DELETE 0"));
-        assert!(!tag_after_rows("SELECT 1"));
-        assert!(!tag_after_rows("FETCH 5"));
-    }
-}
+mod tests;

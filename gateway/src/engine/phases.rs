@@ -6,7 +6,10 @@ use std::{future::Future, pin::Pin, sync::Arc};
 
 use bytes::BytesMut;
 
-use crate::protocol::{backend::GatewayError, server_messages::Field};
+use crate::protocol::{
+    backend::GatewayError,
+    server_messages::{ErrorFields, Field},
+};
 
 /// A statement about to reach the server, in the form the client sent it.
 #[derive(Debug)]
@@ -133,6 +136,13 @@ pub trait Phases: Send {
 
     /// The server reported an error for the request being answered.
     fn server_error(&mut self, _sqlstate: &str, _message: &str) {}
+
+    /// The server's own error for the request being answered, with the
+    /// fields psql prints besides the message (position, detail, hint,
+    /// context), after any rewrite. By default it goes to `server_error`.
+    fn server_error_fields(&mut self, fields: &ErrorFields) {
+        self.server_error(&fields.sqlstate, &fields.message);
+    }
 
     /// A judged request (Query, Execute, FunctionCall, or a refused Parse)
     /// is answered: requests finish in the order they were classified.

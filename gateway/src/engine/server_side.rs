@@ -255,7 +255,7 @@ impl Engine {
                 let refusal = refusal.take();
                 match &refusal {
                     Some(error) => self.phases.server_error(error.sqlstate, &error.message),
-                    None => self.phases.server_error(&fields.sqlstate, &fields.message),
+                    None => self.phases.server_error_fields(fields),
                 }
                 refusal
             }
@@ -268,7 +268,7 @@ impl Engine {
                     }
                     Some(failed) => {
                         if matches!(failed, Expect::Execute { .. }) {
-                            self.phases.server_error(&fields.sqlstate, &fields.message);
+                            self.phases.server_error_fields(fields);
                             self.phases.finished(Finish::Completed);
                         }
                         self.forget(failed);

@@ -132,6 +132,12 @@ pub struct ErrorFields {
     pub severity: String,
     pub sqlstate: String,
     pub message: String,
+    /// `P`: a 1-based character position in the statement's text.
+    pub position: Option<u32>,
+    /// `D`, `H` and `W` (context), when the server sent them.
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    pub context: Option<String>,
 }
 
 impl ErrorFields {
@@ -156,6 +162,10 @@ pub fn decode_error_fields(body: &[u8]) -> Result<ErrorFields, Malformed> {
             b'S' => localized_severity = Some(value),
             b'C' => fields.sqlstate = value.to_owned(),
             b'M' => fields.message = value.to_owned(),
+            b'P' => fields.position = value.parse().ok(),
+            b'D' => fields.detail = Some(value.to_owned()),
+            b'H' => fields.hint = Some(value.to_owned()),
+            b'W' => fields.context = Some(value.to_owned()),
             _ => {}
         }
     }

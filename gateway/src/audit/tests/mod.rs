@@ -49,14 +49,18 @@ fn statement(id: &str, n: i64, decision: &str, at_us: i64) -> Event {
         error: refused.then(|| ErrorInfo {
             sqlstate: "42501".into(),
             message: "refused by cordon".into(),
+            ..Default::default()
         }),
         columns: vec!["name".into(), "email".into()],
+        column_types: Vec::new(),
         result_rows: if refused {
             vec![]
         } else {
             vec![vec![Some(format!("customer {n}")), None]]
         },
         truncated: false,
+        part: None,
+        request_text: None,
     })
 }
 

@@ -54,6 +54,23 @@ fn error_fields_prefer_the_untranslated_severity() {
 }
 
 #[test]
+fn error_fields_keep_what_psql_prints() {
+    let body = b"SERROR\0C23505\0Mduplicate key\0DKey (id)=(1) already exists.\0\
+                 HUse another id.\0P15\0Wa function\0\0";
+    let e = decode_error_fields(body).unwrap();
+    assert_eq!(e.position, Some(15));
+    assert_eq!(e.detail.as_deref(), Some("Key (id)=(1) already exists."));
+    assert_eq!(e.hint.as_deref(), Some("Use another id."));
+    assert_eq!(e.context.as_deref(), Some("a function"));
+    let bare = decode_error_fields(b"SERROR\0C22012\0Mdivision by zero\0Pnot a number\0\0");
+    assert_eq!(
+        bare.unwrap().position,
+        None,
+        "an unreadable position is left out"
+    );
+}
+
+#[test]
 fn ready_for_query_status_is_checked() {
     assert_eq!(decode_ready_for_query(b"T").unwrap(), b'T');
     assert!(decode_ready_for_query(b"Q").is_err());
