@@ -218,6 +218,11 @@ impl Phases for RecordedPhases {
         let Some(front) = self.pending.front_mut() else {
             return rewritten;
         };
+        // Past the caps (the inner phases still rewrite): nothing to keep.
+        if front.record.result_rows.len() >= self.caps.rows || front.kept_bytes >= self.caps.bytes {
+            front.record.truncated = true;
+            return rewritten;
+        }
         let decoded;
         let sent: &[Option<&[u8]>] = if rewritten {
             decoded = decode_data_row(&out[5..]).unwrap_or_default();

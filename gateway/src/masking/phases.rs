@@ -16,7 +16,7 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use bytes::BytesMut;
+use bytes::{BufMut, BytesMut};
 use pg_query::NodeEnum;
 
 use super::{
@@ -29,7 +29,7 @@ use super::{
 };
 use crate::{
     engine::{Barrier, Columns, Finish, Phases, Request, ServerText, Verdict},
-    protocol::{backend::GatewayError, server_messages::encode_data_row},
+    protocol::backend::GatewayError,
 };
 
 /// SQLSTATE insufficient_privilege, as for the policy's refusals.
@@ -74,11 +74,13 @@ pub struct MaskingPhases {
     /// Whether the rows of the result being answered need rewriting;
     /// unknown (so yes) until its columns are described.
     current_rewrites: Option<bool>,
+    /// The result being answered: its columns and their plan.
+    current: Option<(Columns, Arc<[Cell]>)>,
     copy: Option<CopyPlan>,
     /// The inner phases held the request being held (so it is told the
     /// outcome).
     inner_held: bool,
-    /// Reused for the cells of rewritten rows.
+    /// Reused for a masked or redacted cell.
     scratch: Vec<u8>,
 }
 
@@ -129,6 +131,7 @@ impl MaskingPhases {
             in_flight: VecDeque::new(),
             row_plan: None,
             current_rewrites: None,
+            current: None,
             copy: None,
             inner_held: false,
             scratch: Vec::new(),
@@ -412,6 +415,7 @@ impl Phases for MaskingPhases {
     fn result_description(&mut self, columns: &Columns) {
         let plan = self.plan_for(columns);
         self.current_rewrites = Some(plan.iter().any(|c| !matches!(c, Cell::Pass)));
+        self.current = Some((Arc::clone(columns), plan));
         self.inner.result_description(columns);
     }
 
@@ -431,7 +435,10 @@ impl Phases for MaskingPhases {
         out: &mut BytesMut,
     ) -> bool {
         let plan = match columns {
-            Some(columns) => self.plan_for(columns),
+            Some(columns) => match &self.current {
+                Some((described, plan)) if Arc::ptr_eq(described, columns) => Arc::clone(plan),
+                _ => self.plan_for(columns),
+            },
             // The gateway could not learn the result's shape: nothing that
             // may be masked passes.
             None if self.checker.masks.has_column_rules() => vec![Cell::Null; cells.len()].into(),
@@ -442,23 +449,20 @@ impl Phases for MaskingPhases {
         }
         let key = self.checker.masks.hash_key();
         let detectors = self.checker.masks.detectors();
-        let scratch = &mut self.scratch;
-        scratch.clear();
-        // Cell values are written one after another into `scratch`; the
-        // ranges say where each is.
-        let mut ranges: Vec<Option<(usize, usize)>> = Vec::with_capacity(cells.len());
+        // The new DataRow is written straight into `out`: each cell's
+        // length first (patched once the cell is written), then its bytes.
+        out.reserve(5 + 2 + cells.iter().flatten().map(|c| 4 + c.len()).sum::<usize>());
+        out.put_u8(b'D');
+        out.put_u32(0);
+        out.put_i16(cells.len() as i16);
         let mut changed = false;
         for (cell, action) in cells
             .iter()
             .zip(plan.iter().chain(std::iter::repeat(&Cell::Null)))
         {
-            let start = scratch.len();
-            let written = match (cell, action) {
-                (None, _) => false,
-                (Some(value), Cell::Pass) => {
-                    scratch.extend_from_slice(value);
-                    true
-                }
+            let replacement: Option<&[u8]> = match (cell, action) {
+                (None, _) => None,
+                (Some(value), Cell::Pass) => Some(value),
                 (Some(value), Cell::Detect) => {
                     match std::str::from_utf8(value)
                         .ok()
@@ -466,11 +470,12 @@ impl Phases for MaskingPhases {
                     {
                         Some(redacted) => {
                             changed = true;
-                            scratch.extend_from_slice(redacted.as_bytes());
+                            self.scratch.clear();
+                            self.scratch.extend_from_slice(redacted.as_bytes());
+                            Some(&self.scratch)
                         }
-                        None => scratch.extend_from_slice(value),
+                        None => Some(value),
                     }
-                    true
                 }
                 (
                     Some(value),
@@ -481,25 +486,26 @@ impl Phases for MaskingPhases {
                     },
                 ) => {
                     changed = true;
-                    mask.apply(value, *type_oid, *binary, key, scratch)
+                    self.scratch.clear();
+                    mask.apply(value, *type_oid, *binary, key, &mut self.scratch)
+                        .then_some(&self.scratch[..])
                 }
                 (Some(_), Cell::Null) => {
                     changed = true;
-                    false
+                    None
                 }
             };
-            ranges.push(written.then_some((start, scratch.len())));
+            match replacement {
+                None => out.put_i32(-1),
+                Some(bytes) => {
+                    out.put_i32(bytes.len() as i32);
+                    out.extend_from_slice(bytes);
+                }
+            }
         }
-        if !changed {
-            return false;
-        }
-        encode_data_row(
-            out,
-            ranges
-                .iter()
-                .map(|r| r.map(|(from, to)| &scratch[from..to])),
-        );
-        true
+        let len = (out.len() - 1) as u32;
+        out[1..5].copy_from_slice(&len.to_be_bytes());
+        changed
     }
 
     fn copy_out(&mut self, binary: bool) {
