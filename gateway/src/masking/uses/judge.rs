@@ -35,8 +35,8 @@ pub fn statement(tree: &Value, names: &Names) -> Verdict {
     if names.unsettled {
         let first = names.masked.values().flatten().next();
         return Err(LostOrigin {
-            column: first.map_or("(unknown)".into(), |o| o.column.clone()),
-            rule: first.map_or("(unknown)".into(), |o| o.rule.clone()),
+            column: first.map_or(String::new(), |o| o.column.clone()),
+            rule: first.map_or(String::new(), |o| o.rule.clone()),
             usage: Use::Expression,
             why: Some("the statement nests its names too deeply to follow".into()),
         });

@@ -328,3 +328,55 @@ fn a_rule_allowing_aggregates_covers_aggregates_only() {
         assert_eq!(verdict(sql, &relations), expected, "{sql}");
     }
 }
+
+#[test]
+fn sql_hidden_in_strings_or_prepared_statements() {
+    let relations = fixture();
+    for (sql, expected) in [
+        (
+            "SELECT query_to_xml('SELECT email FROM customers', true, false, '')",
+            "refused copied_elsewhere",
+        ),
+        (
+            "SELECT query_to_xml('SELECT id FROM orders', true, false, '')",
+            "allowed",
+        ),
+        (
+            "SELECT pg_catalog.table_to_xml('public.customers', true, false, '')",
+            "refused copied_elsewhere",
+        ),
+        (
+            "SELECT cursor_to_xml('c', 10, true, false, '')",
+            "refused copied_elsewhere",
+        ),
+        (
+            "SELECT schema_to_xml('public', true, false, '')",
+            "refused copied_elsewhere",
+        ),
+        (
+            "CREATE TABLE copy AS EXECUTE prepared_select",
+            "refused copied_elsewhere",
+        ),
+        ("EXECUTE prepared_select", "allowed"),
+    ] {
+        assert_eq!(verdict(sql, &relations), expected, "{sql}");
+    }
+    // Without any masked column, nothing hidden can read one.
+    let nothing = FixedRelations::default();
+    assert_eq!(
+        verdict("SELECT cursor_to_xml('c', 10, true, false, '')", &nothing),
+        "allowed"
+    );
+    assert_eq!(
+        verdict("CREATE TABLE copy AS EXECUTE prepared_select", &nothing),
+        "allowed"
+    );
+    let lost = refused("CREATE TABLE copy AS EXECUTE prepared_select");
+    assert_eq!(
+        lost.message("agent"),
+        "cordon: identity \"agent\" has masked columns, and this statement may use them to copy \
+         its values elsewhere (INSERT, UPDATE, CREATE TABLE AS, SELECT INTO, COPY, a function \
+         body) without naming them: CREATE TABLE AS EXECUTE stores the rows of prepared \
+         statement prepared_select, which this check cannot see; refused"
+    );
+}
