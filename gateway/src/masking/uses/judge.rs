@@ -389,8 +389,24 @@ impl Judge<'_> {
                 Ok(())
             }
             // Functions, XMLTABLE, JSON_TABLE: their arguments are
-            // expressions whatever they return.
-            _ => self.expr(item, Use::Expression),
+            // expressions, and the names of what they return only the
+            // catalog knows, so no rule can let masked values through them.
+            _ => {
+                self.expr(item, Use::Expression)?;
+                match self.names.refs_in(item).into_iter().next() {
+                    Some(origin) => Err(LostOrigin {
+                        column: origin.column,
+                        rule: origin.rule,
+                        usage: Use::Expression,
+                        why: Some(
+                            "a function in FROM returns columns whose names only the catalog \
+                             knows, so their later uses cannot be judged"
+                                .into(),
+                        ),
+                    }),
+                    None => Ok(()),
+                }
+            }
         }
     }
 

@@ -242,6 +242,9 @@ struct Output {
     origins: Vec<Origin>,
     /// Expanded from `*`: its position among the outputs is not known.
     star: bool,
+    /// An unnamed expression carrying masked values: every name PostgreSQL
+    /// might give it, for the enclosing query's references.
+    candidates: Vec<String>,
 }
 
 struct Collector<'a> {
@@ -573,22 +576,25 @@ impl Collector<'_> {
                                 name: name.clone(),
                                 origins: origins.clone(),
                                 star: true,
+                                candidates: Vec::new(),
                             });
                         }
                     }
                     continue;
                 }
             }
-            let name = match json::string(res, "name") {
-                "" => figure_name(val),
-                alias => alias.to_owned(),
-            };
             let origins = self.names.refs_in(val);
+            let (name, candidates) = match json::string(res, "name") {
+                "" if !origins.is_empty() => (figure_name(val), candidate_names(val)),
+                "" => (figure_name(val), Vec::new()),
+                alias => (alias.to_owned(), Vec::new()),
+            };
             add(&mut self.names.masked, &name, &origins);
             out.push(Output {
                 name,
                 origins,
                 star: false,
+                candidates,
             });
         }
         out
@@ -610,6 +616,7 @@ impl Collector<'_> {
                         name: format!("column{}", i + 1),
                         origins: Vec::new(),
                         star: false,
+                        candidates: Vec::new(),
                     });
                 }
                 merge(&mut out[i].origins, &origins);
@@ -628,11 +635,15 @@ impl Collector<'_> {
             merge(&mut all, &output.origins);
         }
         for (i, output) in outputs.iter().enumerate() {
-            let name = match colnames.get(i) {
-                Some(alias) if !starred => alias,
-                _ => output.name.as_str(),
-            };
-            add(&mut columns, name, &output.origins);
+            match colnames.get(i) {
+                Some(alias) if !starred => add(&mut columns, alias, &output.origins),
+                _ => {
+                    add(&mut columns, &output.name, &output.origins);
+                    for candidate in &output.candidates {
+                        add(&mut columns, candidate, &output.origins);
+                    }
+                }
+            }
         }
         if starred {
             for colname in colnames {
@@ -707,6 +718,58 @@ fn collect_output_names(v: &Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// Every name PostgreSQL might give an unnamed expression: its figured
+/// name, the names and strings inside it, and the keywords it names
+/// expressions after (`greatest`, `case`, `xmlelement`, ...).
+fn candidate_names(val: &Value) -> Vec<String> {
+    let mut out = vec![figure_name(val)];
+    out.extend(KEYWORD_NAMES.iter().map(|k| (*k).to_owned()));
+    strings_in(val, &mut out);
+    out
+}
+
+fn strings_in(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|i| strings_in(i, out)),
+        Value::Object(obj) => obj.values().for_each(|i| strings_in(i, out)),
+        _ => {}
+    }
+}
+
+/// Names PostgreSQL's FigureColname gives expressions after a keyword.
+const KEYWORD_NAMES: &[&str] = &[
+    "?column?",
+    "array",
+    "case",
+    "coalesce",
+    "exists",
+    "greatest",
+    "grouping",
+    "json",
+    "json_array",
+    "json_arrayagg",
+    "json_exists",
+    "json_object",
+    "json_objectagg",
+    "json_query",
+    "json_scalar",
+    "json_serialize",
+    "json_value",
+    "least",
+    "merge_action",
+    "nullif",
+    "row",
+    "xmlconcat",
+    "xmlelement",
+    "xmlexists",
+    "xmlforest",
+    "xmlparse",
+    "xmlpi",
+    "xmlroot",
+    "xmlserialize",
+];
 
 /// The name PostgreSQL gives an output column without an alias (after its
 /// FigureColname): the column's, the function's, or a placeholder.

@@ -380,3 +380,32 @@ fn sql_hidden_in_strings_or_prepared_statements() {
          statement prepared_select, which this check cannot see; refused"
     );
 }
+
+#[test]
+fn expression_results_stay_masked_when_a_rule_allows_the_expression() {
+    let relations = FixedRelations::from_toml(
+        r#"
+        search_path = ["public"]
+        [[relation]]
+        qualified = "public.t"
+        [[relation.columns]]
+        name = "secret"
+        rule = "secrets"
+        allowed = ["expression"]
+        "#,
+    )
+    .unwrap();
+    for (sql, expected) in [
+        ("SELECT upper(secret) FROM t", "allowed"),
+        // The expression's output, under the name it is given or the one
+        // PostgreSQL figures for it, is still the masked column's values.
+        ("SELECT x FROM (SELECT upper(secret) AS x FROM t) s WHERE x = 'A'", "refused filter"),
+        ("SELECT upper FROM (SELECT upper(secret) FROM t) s ORDER BY upper", "refused sort"),
+        ("SELECT greatest FROM (SELECT greatest(secret, 'a') FROM t) s WHERE greatest = 'b'", "refused filter"),
+        ("WITH c AS (SELECT CASE WHEN true THEN secret END FROM t) SELECT 1 FROM c GROUP BY 1, \"case\"", "refused group"),
+        // Functions in FROM name their columns as only the catalog knows.
+        ("SELECT value FROM t, jsonb_each(jsonb_build_object('s', t.secret))", "refused expression"),
+    ] {
+        assert_eq!(verdict(sql, &relations), expected, "{sql}");
+    }
+}
