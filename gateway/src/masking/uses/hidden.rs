@@ -53,16 +53,35 @@ pub fn check(
     relations: &dyn MaskedRelations,
 ) -> Option<LostOrigin> {
     let node = stmt.node.as_ref()?;
-    let bodies = match node {
-        NodeEnum::DoStmt(s) => strings_of(&s.args),
-        NodeEnum::CreateFunctionStmt(s) => strings_of(&s.options),
-        _ => Vec::new(),
+    let (bodies, language) = match node {
+        NodeEnum::DoStmt(s) => (strings_of(&s.args), language(&s.args, "plpgsql")),
+        NodeEnum::CreateFunctionStmt(s) => (strings_of(&s.options), language(&s.options, "sql")),
+        _ => (Vec::new(), String::new()),
     };
     if let Some(refusal) = bodies
         .iter()
         .find_map(|body| named_masked_relation(body, relations))
     {
         return Some(refusal);
+    }
+    if !bodies.is_empty() {
+        if language != "sql" && language != "plpgsql" {
+            return unseen(
+                relations,
+                format!("a {language} body runs SQL this check cannot read"),
+            );
+        }
+        let words: Vec<String> = bodies.iter().flat_map(|b| identifiers(b)).collect();
+        if let Some(word) = words.iter().find(|w| {
+            *w == "execute"
+                || SQL_IN_STRINGS.contains(&w.as_str())
+                || SQL_UNNAMED.contains(&w.as_str())
+        }) {
+            return unseen(
+                relations,
+                format!("its body runs SQL built at run time or given as a string ({word})"),
+            );
+        }
     }
     if let NodeEnum::CreateTableAsStmt(s) = node {
         if let Some(NodeEnum::ExecuteStmt(execute)) = s.query.as_ref().and_then(|q| q.node.as_ref())
@@ -128,6 +147,22 @@ fn string_constants<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
         }
         _ => {}
     }
+}
+
+/// The body's language, lower case (`LANGUAGE plpython3u`).
+fn language(options: &[pb::Node], default: &str) -> String {
+    options
+        .iter()
+        .find_map(|o| match &o.node {
+            Some(NodeEnum::DefElem(d)) if d.defname == "language" => {
+                match d.arg.as_deref()?.node.as_ref()? {
+                    NodeEnum::String(s) => Some(s.sval.to_ascii_lowercase()),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| default.to_owned())
 }
 
 /// The `AS` strings among DO's arguments or a function's options.

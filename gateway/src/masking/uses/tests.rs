@@ -409,3 +409,29 @@ fn expression_results_stay_masked_when_a_rule_allows_the_expression() {
         assert_eq!(verdict(sql, &relations), expected, "{sql}");
     }
 }
+
+#[test]
+fn bodies_that_hide_what_they_read_are_refused_when_anything_is_masked() {
+    let relations = fixture();
+    let nothing = FixedRelations::default();
+    for sql in [
+        "DO $$ BEGIN EXECUTE 'SELECT em' || 'ail FROM cust' || 'omers'; END $$",
+        "DO $$ BEGIN PERFORM query_to_xml('SELECT 1', true, false, ''); END $$",
+        "CREATE FUNCTION f() RETURNS text LANGUAGE plpython3u AS 'return 1'",
+        "DO LANGUAGE plperl $$ 1; $$",
+    ] {
+        assert_eq!(
+            verdict(sql, &relations),
+            "refused copied_elsewhere",
+            "{sql}"
+        );
+        assert_eq!(verdict(sql, &nothing), "allowed", "{sql}");
+    }
+    for sql in [
+        "DO $$ BEGIN PERFORM 1 FROM orders; END $$",
+        "CREATE FUNCTION f(a int) RETURNS int LANGUAGE sql AS 'SELECT a + 1'",
+        "CREATE FUNCTION g(a int) RETURNS int RETURN a + 1",
+    ] {
+        assert_eq!(verdict(sql, &relations), "allowed", "{sql}");
+    }
+}
