@@ -377,8 +377,9 @@ impl Collector<'_> {
     fn modify(&mut self, s: &Obj, outer: &Ctes) -> Vec<Output> {
         let ctes = self.with(s, outer);
         let mut from = Vec::new();
+        // The target is always a table: WITH queries do not shadow it.
         if let Some(relation) = json::object(s, "relation") {
-            from.push(self.relation(relation, &ctes));
+            from.push(self.relation(relation, &Vec::new()));
         }
         for key in ["from_clause", "using_clause"] {
             for item in json::list(s, key) {
