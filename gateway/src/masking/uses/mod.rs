@@ -45,6 +45,12 @@
 //! - `excluded.col` in ON CONFLICT holds the values being inserted.
 //! - COPY of a table TO STDOUT is left to the stream (masked by position);
 //!   to a file or program, or COPY (query), it is copying elsewhere.
+//! - Functions in FROM never pass masked values, whatever the rule: the names
+//!   of their output columns are the catalog's, so later uses are unknown.
+//! - A body in a language other than SQL or PL/pgSQL, or one running dynamic
+//!   SQL (`EXECUTE`, `query_to_xml`), is refused while the identity has any
+//!   masked column ([`MaskedRelations::any_masked`]); one naming a masked
+//!   relation always.
 //!
 //! Not seen here (the catalog or the policy must): functions that read masked
 //! tables inside their own bodies (created earlier, by someone else); tables
