@@ -83,6 +83,28 @@ pub fn check(
             );
         }
     }
+    // A foreign table over this very server reads a table named in its
+    // options; importing a foreign schema, every table of one.
+    if let NodeEnum::CreateForeignTableStmt(_) = node {
+        let tree = serde_json::to_value(stmt).ok()?;
+        let mut strings = Vec::new();
+        string_constants(&tree, &mut strings);
+        if let Some(refusal) = strings
+            .iter()
+            .find_map(|text| named_masked_relation(text, relations))
+        {
+            return Some(refusal);
+        }
+    }
+    if let NodeEnum::ImportForeignSchemaStmt(s) = node {
+        return unseen(
+            relations,
+            format!(
+                "IMPORT FOREIGN SCHEMA {} may make any table readable under another name",
+                s.remote_schema
+            ),
+        );
+    }
     if let NodeEnum::CreateTableAsStmt(s) = node {
         if let Some(NodeEnum::ExecuteStmt(execute)) = s.query.as_ref().and_then(|q| q.node.as_ref())
         {

@@ -78,7 +78,32 @@ impl Judge<'_> {
             // A function's result carries no origin, and what it stores
             // is stored.
             "CreateFunctionStmt" | "DoStmt" => self.expr(v, Use::CopiedElsewhere),
+            // Triggers and rules hand whole rows (NEW, OLD) to code that can
+            // store them; a publication replicates them; a table that
+            // inherits from or is attached to another shows its rows there,
+            // under the other table's name.
+            "CreateTrigStmt" | "RuleStmt" | "CreatePublicationStmt" | "AlterPublicationStmt" => {
+                self.rows_elsewhere(kind)
+            }
+            "AlterTableStmt" if moves_rows(s) => self.rows_elsewhere(kind),
             _ => self.expr(v, Use::Expression),
+        }
+    }
+
+    /// A statement that takes whole rows of the masked relations it names
+    /// where no mask follows them.
+    fn rows_elsewhere(&self, kind: &str) -> Verdict {
+        let all = self.names.entries.iter().flat_map(|e| e.all_origins());
+        match all.into_iter().next() {
+            Some(origin) => Err(LostOrigin {
+                column: origin.column,
+                rule: origin.rule,
+                usage: Use::CopiedElsewhere,
+                why: Some(format!(
+                    "{kind} would hand its table's whole rows to where no mask applies"
+                )),
+            }),
+            None => Ok(()),
         }
     }
 
@@ -246,9 +271,7 @@ impl Judge<'_> {
             };
         }
         let entries: Vec<usize> = match fields.as_slice() {
-            [.., Field::Name(q), Field::Star] => (0..self.names.entries.len())
-                .filter(|&i| self.names.entries[i].name == *q)
-                .collect(),
+            [.., Field::Name(q), Field::Star] => self.names.star_entries(q),
             _ => from.to_vec(),
         };
         let mut derived = Vec::new();
@@ -539,6 +562,17 @@ impl Judge<'_> {
         }
         Ok(())
     }
+}
+
+/// ALTER TABLE ... INHERIT or ATTACH PARTITION: rows then show in another
+/// table.
+fn moves_rows(alter: &Obj) -> bool {
+    const ADD_INHERIT: i64 = pg_query::protobuf::AlterTableType::AtAddInherit as i64;
+    const ATTACH_PARTITION: i64 = pg_query::protobuf::AlterTableType::AtAttachPartition as i64;
+    json::list(alter, "cmds")
+        .iter()
+        .filter_map(|cmd| json::node_of(cmd, "AlterTableCmd"))
+        .any(|cmd| matches!(json::int(cmd, "subtype"), ADD_INHERIT | ATTACH_PARTITION))
 }
 
 /// Whether a target-list entry is `*` or `t.*`.

@@ -134,18 +134,24 @@ impl Names {
         out
     }
 
-    /// What `q.*` exposes (every masked FROM item when `q` names none).
+    /// The entries `q.*` expands: those named `q`, or every one when none
+    /// is (`NEW.*` in a rule, a name this pass does not know).
+    pub fn star_entries(&self, qualifier: &str) -> Vec<usize> {
+        let named: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| self.entries[i].name == qualifier)
+            .collect();
+        if named.is_empty() {
+            (0..self.entries.len()).collect()
+        } else {
+            named
+        }
+    }
+
+    /// What `q.*` exposes.
     pub fn star_origins(&self, qualifier: &str) -> Vec<Origin> {
         let mut out = Vec::new();
-        let mut found = false;
-        for entry in self.named(qualifier) {
-            found = true;
-            merge(&mut out, &entry.all_origins());
-        }
-        if !found {
-            for entry in &self.entries {
-                merge(&mut out, &entry.all_origins());
-            }
+        for i in self.star_entries(qualifier) {
+            merge(&mut out, &self.entries[i].all_origins());
         }
         out
     }
@@ -565,9 +571,7 @@ impl Collector<'_> {
                 let fields = json::column_ref(column);
                 if fields.last() == Some(&Field::Star) {
                     let entries: Vec<usize> = match fields.as_slice() {
-                        [.., Field::Name(q), Field::Star] => (0..self.names.entries.len())
-                            .filter(|&i| self.names.entries[i].name == *q)
-                            .collect(),
+                        [.., Field::Name(q), Field::Star] => self.names.star_entries(q),
                         _ => from.to_vec(),
                     };
                     for i in entries {

@@ -473,3 +473,45 @@ fn cost() {
         eprintln!("{:?} per check: {sql}", start.elapsed() / rounds);
     }
 }
+
+#[test]
+fn whole_rows_handed_to_other_code_or_tables() {
+    let relations = fixture();
+    for (sql, expected) in [
+        (
+            "CREATE TRIGGER t BEFORE UPDATE ON customers FOR EACH ROW EXECUTE FUNCTION copy_row()",
+            "refused copied_elsewhere",
+        ),
+        (
+            "CREATE TRIGGER t BEFORE UPDATE ON orders FOR EACH ROW EXECUTE FUNCTION f()",
+            "allowed",
+        ),
+        (
+            "CREATE RULE r AS ON UPDATE TO customers DO ALSO INSERT INTO audit_log SELECT new.*",
+            "refused copied_elsewhere",
+        ),
+        (
+            "CREATE PUBLICATION p FOR TABLE customers",
+            "refused copied_elsewhere",
+        ),
+        (
+            "ALTER TABLE customers INHERIT people",
+            "refused copied_elsewhere",
+        ),
+        (
+            "ALTER TABLE people ATTACH PARTITION customers FOR VALUES IN (1)",
+            "refused copied_elsewhere",
+        ),
+        ("ALTER TABLE customers ADD COLUMN extra text", "allowed"),
+        (
+            "CREATE FOREIGN TABLE ft (email text) SERVER loopback OPTIONS (table_name 'customers')",
+            "refused copied_elsewhere",
+        ),
+        (
+            "IMPORT FOREIGN SCHEMA public FROM SERVER loopback INTO mirror",
+            "refused copied_elsewhere",
+        ),
+    ] {
+        assert_eq!(verdict(sql, &relations), expected, "{sql}");
+    }
+}
