@@ -83,28 +83,82 @@ impl Judge<'_> {
             // inherits from or is attached to another shows its rows there,
             // under the other table's name.
             "CreateTrigStmt" | "RuleStmt" | "CreatePublicationStmt" | "AlterPublicationStmt" => {
-                self.rows_elsewhere(kind)
+                self.whole_table(
+                    Use::CopiedElsewhere,
+                    kind,
+                    "hand its table's whole rows to where no mask applies",
+                )
             }
-            "AlterTableStmt" if moves_rows(s) => self.rows_elsewhere(kind),
+            "AlterTableStmt" if moves_rows(s) => self.whole_table(
+                Use::CopiedElsewhere,
+                kind,
+                "show its table's rows under another table's name",
+            ),
+            // Extended statistics publish most common values and the like.
+            "CreateStatsStmt" => {
+                self.whole_table(Use::Group, kind, "publish statistics of its values")
+            }
+            // CLUSTER stores the rows in an index's order, which every later
+            // read shows.
+            "ClusterStmt" => {
+                self.whole_table(Use::Sort, kind, "store its rows in an index's order")
+            }
+            "IndexStmt" if json::boolean(s, "unique") => {
+                // A unique index tells which values repeat (its error shows them).
+                for elem in json::list(s, "index_params") {
+                    match json::node_of(elem, "IndexElem") {
+                        Some(e) if json::field(e, "expr").is_none() => {
+                            self.column(&[Field::Name(json::string(e, "name"))], Use::Group)?
+                        }
+                        _ => self.expr(elem, Use::Group)?,
+                    }
+                }
+                self.expr(v, Use::Expression)
+            }
             _ => self.expr(v, Use::Expression),
         }
     }
 
-    /// A statement that takes whole rows of the masked relations it names
-    /// where no mask follows them.
-    fn rows_elsewhere(&self, kind: &str) -> Verdict {
+    /// A statement that does something with every value of the masked
+    /// relations it names (`what` it would do, for the message).
+    fn whole_table(&self, usage: Use, kind: &str, what: &str) -> Verdict {
         let all = self.names.entries.iter().flat_map(|e| e.all_origins());
         match all.into_iter().next() {
             Some(origin) => Err(LostOrigin {
                 column: origin.column,
                 rule: origin.rule,
-                usage: Use::CopiedElsewhere,
-                why: Some(format!(
-                    "{kind} would hand its table's whole rows to where no mask applies"
-                )),
+                usage,
+                why: Some(format!("{kind} would {what}")),
             }),
             None => Ok(()),
         }
+    }
+
+    /// A table constraint: its keys compare values, and a foreign key into
+    /// a masked column tells whether a value exists there.
+    fn constraint(&self, c: &Obj, flow: Use) -> Verdict {
+        self.names_used(json::list(c, "keys"), Use::Group)?;
+        if let Some(referenced) = json::object(c, "pktable") {
+            let columns = json::strings(json::list(c, "pk_attrs"));
+            for &i in self.names.item_entries(referenced) {
+                let entry = &self.names.entries[i];
+                let mut compared = Vec::new();
+                for (name, origins) in entry.masked.iter().chain(&entry.derived) {
+                    // Without a column list it is the primary key, which only
+                    // the catalog knows.
+                    if columns.is_empty() || columns.contains(&name.as_str()) {
+                        merge(&mut compared, origins);
+                    }
+                }
+                refuse(compared, Use::Filter)?;
+            }
+        }
+        for (key, value) in c {
+            if key != "pktable" {
+                self.expr(value, flow)?;
+            }
+        }
+        Ok(())
     }
 
     /// A query whose every masked value goes where `usage` says.
@@ -318,6 +372,7 @@ impl Judge<'_> {
                 Some(("FuncCall", call)) => self.call(call, flow),
                 Some(("SubLink", link)) => self.sublink(link, flow),
                 Some(("WindowDef", def)) => self.window(def),
+                Some(("Constraint", c)) => self.constraint(c, flow),
                 Some(("SelectStmt", s)) => self.select(s, Sink::Lost(flow)),
                 Some((kind @ ("InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt"), s)) => {
                     self.modify(kind, s, Sink::Lost(flow))

@@ -515,3 +515,35 @@ fn whole_rows_handed_to_other_code_or_tables() {
         assert_eq!(verdict(sql, &relations), expected, "{sql}");
     }
 }
+
+#[test]
+fn definitions_that_reveal_values() {
+    let relations = fixture();
+    for (sql, expected) in [
+        (
+            "CREATE STATISTICS s (mcv) ON email, phone FROM customers",
+            "refused group",
+        ),
+        (
+            "CLUSTER customers USING customers_email_idx",
+            "refused sort",
+        ),
+        ("CREATE UNIQUE INDEX ON customers (email)", "refused group"),
+        ("CREATE UNIQUE INDEX ON customers (id)", "allowed"),
+        ("ALTER TABLE customers ADD UNIQUE (ssn)", "refused group"),
+        (
+            "CREATE TABLE guesses (e text REFERENCES customers (email))",
+            "refused filter",
+        ),
+        (
+            "CREATE TABLE guesses (c int REFERENCES customers (id))",
+            "allowed",
+        ),
+        (
+            "ALTER TABLE orders ADD FOREIGN KEY (email) REFERENCES customers (card)",
+            "refused filter",
+        ),
+    ] {
+        assert_eq!(verdict(sql, &relations), expected, "{sql}");
+    }
+}
