@@ -94,6 +94,13 @@ impl Judge<'_> {
                 kind,
                 "show its table's rows under another table's name",
             ),
+            // Masks are configured by name: a masked table or column under
+            // a new name or schema would be masked by no rule.
+            "RenameStmt" | "AlterObjectSchemaStmt" => self.whole_table(
+                Use::CopiedElsewhere,
+                kind,
+                "put its values under a name no mask rule names",
+            ),
             // Extended statistics publish most common values and the like.
             "CreateStatsStmt" => {
                 self.whole_table(Use::Group, kind, "publish statistics of its values")
@@ -190,11 +197,15 @@ impl Judge<'_> {
                     _ => self.statement(query, Sink::PassThrough)?,
                 }
             }
+            // SEARCH orders by its columns and CYCLE compares them; both
+            // also output them, in the sequence or path column they add.
             if let Some(search) = json::object(cte, "search_clause") {
                 self.names_used(json::list(search, "search_col_list"), Use::Sort)?;
+                self.names_used(json::list(search, "search_col_list"), Use::Expression)?;
             }
             if let Some(cycle) = json::object(cte, "cycle_clause") {
                 self.names_used(json::list(cycle, "cycle_col_list"), Use::Group)?;
+                self.names_used(json::list(cycle, "cycle_col_list"), Use::Expression)?;
                 for key in ["cycle_mark_value", "cycle_mark_default"] {
                     if let Some(v) = json::field(cycle, key) {
                         self.expr(v, Use::Expression)?;
