@@ -36,4 +36,10 @@ impl MaskedRelations for FixedRelations {
             None => self.search_path.iter().find_map(|s| find(s)),
         }
     }
+
+    fn any_masked(&self) -> bool {
+        self.relations
+            .iter()
+            .any(|r| !r.columns.is_empty() || !r.derived.is_empty())
+    }
 }

@@ -35,8 +35,8 @@ pub fn statement(tree: &Value, names: &Names) -> Verdict {
     if names.unsettled {
         let first = names.masked.values().flatten().next();
         return Err(LostOrigin {
-            column: first.map_or("(unknown)".into(), |o| o.column.clone()),
-            rule: first.map_or("(unknown)".into(), |o| o.rule.clone()),
+            column: first.map_or(String::new(), |o| o.column.clone()),
+            rule: first.map_or(String::new(), |o| o.rule.clone()),
             usage: Use::Expression,
             why: Some("the statement nests its names too deeply to follow".into()),
         });
@@ -78,8 +78,94 @@ impl Judge<'_> {
             // A function's result carries no origin, and what it stores
             // is stored.
             "CreateFunctionStmt" | "DoStmt" => self.expr(v, Use::CopiedElsewhere),
+            // Triggers and rules hand whole rows (NEW, OLD) to code that can
+            // store them; a publication replicates them; a table that
+            // inherits from or is attached to another shows its rows there,
+            // under the other table's name.
+            "CreateTrigStmt" | "RuleStmt" | "CreatePublicationStmt" | "AlterPublicationStmt" => {
+                self.whole_table(
+                    Use::CopiedElsewhere,
+                    kind,
+                    "hand its table's whole rows to where no mask applies",
+                )
+            }
+            "AlterTableStmt" if moves_rows(s) => self.whole_table(
+                Use::CopiedElsewhere,
+                kind,
+                "show its table's rows under another table's name",
+            ),
+            // Masks are configured by name: a masked table or column under
+            // a new name or schema would be masked by no rule.
+            "RenameStmt" | "AlterObjectSchemaStmt" => self.whole_table(
+                Use::CopiedElsewhere,
+                kind,
+                "put its values under a name no mask rule names",
+            ),
+            // Extended statistics publish most common values and the like.
+            "CreateStatsStmt" => {
+                self.whole_table(Use::Group, kind, "publish statistics of its values")
+            }
+            // CLUSTER stores the rows in an index's order, which every later
+            // read shows.
+            "ClusterStmt" => {
+                self.whole_table(Use::Sort, kind, "store its rows in an index's order")
+            }
+            "IndexStmt" if json::boolean(s, "unique") => {
+                // A unique index tells which values repeat (its error shows them).
+                for elem in json::list(s, "index_params") {
+                    match json::node_of(elem, "IndexElem") {
+                        Some(e) if json::field(e, "expr").is_none() => {
+                            self.column(&[Field::Name(json::string(e, "name"))], Use::Group)?
+                        }
+                        _ => self.expr(elem, Use::Group)?,
+                    }
+                }
+                self.expr(v, Use::Expression)
+            }
             _ => self.expr(v, Use::Expression),
         }
+    }
+
+    /// A statement that does something with every value of the masked
+    /// relations it names (`what` it would do, for the message).
+    fn whole_table(&self, usage: Use, kind: &str, what: &str) -> Verdict {
+        let all = self.names.entries.iter().flat_map(|e| e.all_origins());
+        match all.into_iter().next() {
+            Some(origin) => Err(LostOrigin {
+                column: origin.column,
+                rule: origin.rule,
+                usage,
+                why: Some(format!("{kind} would {what}")),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// A table constraint: its keys compare values, and a foreign key into
+    /// a masked column tells whether a value exists there.
+    fn constraint(&self, c: &Obj, flow: Use) -> Verdict {
+        self.names_used(json::list(c, "keys"), Use::Group)?;
+        if let Some(referenced) = json::object(c, "pktable") {
+            let columns = json::strings(json::list(c, "pk_attrs"));
+            for &i in self.names.item_entries(referenced) {
+                let entry = &self.names.entries[i];
+                let mut compared = Vec::new();
+                for (name, origins) in entry.masked.iter().chain(&entry.derived) {
+                    // Without a column list it is the primary key, which only
+                    // the catalog knows.
+                    if columns.is_empty() || columns.contains(&name.as_str()) {
+                        merge(&mut compared, origins);
+                    }
+                }
+                refuse(compared, Use::Filter)?;
+            }
+        }
+        for (key, value) in c {
+            if key != "pktable" {
+                self.expr(value, flow)?;
+            }
+        }
+        Ok(())
     }
 
     /// A query whose every masked value goes where `usage` says.
@@ -111,11 +197,15 @@ impl Judge<'_> {
                     _ => self.statement(query, Sink::PassThrough)?,
                 }
             }
+            // SEARCH orders by its columns and CYCLE compares them; both
+            // also output them, in the sequence or path column they add.
             if let Some(search) = json::object(cte, "search_clause") {
                 self.names_used(json::list(search, "search_col_list"), Use::Sort)?;
+                self.names_used(json::list(search, "search_col_list"), Use::Expression)?;
             }
             if let Some(cycle) = json::object(cte, "cycle_clause") {
                 self.names_used(json::list(cycle, "cycle_col_list"), Use::Group)?;
+                self.names_used(json::list(cycle, "cycle_col_list"), Use::Expression)?;
                 for key in ["cycle_mark_value", "cycle_mark_default"] {
                     if let Some(v) = json::field(cycle, key) {
                         self.expr(v, Use::Expression)?;
@@ -246,9 +336,7 @@ impl Judge<'_> {
             };
         }
         let entries: Vec<usize> = match fields.as_slice() {
-            [.., Field::Name(q), Field::Star] => (0..self.names.entries.len())
-                .filter(|&i| self.names.entries[i].name == *q)
-                .collect(),
+            [.., Field::Name(q), Field::Star] => self.names.star_entries(q),
             _ => from.to_vec(),
         };
         let mut derived = Vec::new();
@@ -295,6 +383,7 @@ impl Judge<'_> {
                 Some(("FuncCall", call)) => self.call(call, flow),
                 Some(("SubLink", link)) => self.sublink(link, flow),
                 Some(("WindowDef", def)) => self.window(def),
+                Some(("Constraint", c)) => self.constraint(c, flow),
                 Some(("SelectStmt", s)) => self.select(s, Sink::Lost(flow)),
                 Some((kind @ ("InsertStmt" | "UpdateStmt" | "DeleteStmt" | "MergeStmt"), s)) => {
                     self.modify(kind, s, Sink::Lost(flow))
@@ -389,8 +478,24 @@ impl Judge<'_> {
                 Ok(())
             }
             // Functions, XMLTABLE, JSON_TABLE: their arguments are
-            // expressions whatever they return.
-            _ => self.expr(item, Use::Expression),
+            // expressions, and the names of what they return only the
+            // catalog knows, so no rule can let masked values through them.
+            _ => {
+                self.expr(item, Use::Expression)?;
+                match self.names.refs_in(item).into_iter().next() {
+                    Some(origin) => Err(LostOrigin {
+                        column: origin.column,
+                        rule: origin.rule,
+                        usage: Use::Expression,
+                        why: Some(
+                            "a function in FROM returns columns whose names only the catalog \
+                             knows, so their later uses cannot be judged"
+                                .into(),
+                        ),
+                    }),
+                    None => Ok(()),
+                }
+            }
         }
     }
 
@@ -523,6 +628,17 @@ impl Judge<'_> {
         }
         Ok(())
     }
+}
+
+/// ALTER TABLE ... INHERIT or ATTACH PARTITION: rows then show in another
+/// table.
+fn moves_rows(alter: &Obj) -> bool {
+    const ADD_INHERIT: i64 = pg_query::protobuf::AlterTableType::AtAddInherit as i64;
+    const ATTACH_PARTITION: i64 = pg_query::protobuf::AlterTableType::AtAttachPartition as i64;
+    json::list(alter, "cmds")
+        .iter()
+        .filter_map(|cmd| json::node_of(cmd, "AlterTableCmd"))
+        .any(|cmd| matches!(json::int(cmd, "subtype"), ADD_INHERIT | ATTACH_PARTITION))
 }
 
 /// Whether a target-list entry is `*` or `t.*`.

@@ -134,18 +134,24 @@ impl Names {
         out
     }
 
-    /// What `q.*` exposes (every masked FROM item when `q` names none).
+    /// The entries `q.*` expands: those named `q`, or every one when none
+    /// is (`NEW.*` in a rule, a name this pass does not know).
+    pub fn star_entries(&self, qualifier: &str) -> Vec<usize> {
+        let named: Vec<usize> = (0..self.entries.len())
+            .filter(|&i| self.entries[i].name == qualifier)
+            .collect();
+        if named.is_empty() {
+            (0..self.entries.len()).collect()
+        } else {
+            named
+        }
+    }
+
+    /// What `q.*` exposes.
     pub fn star_origins(&self, qualifier: &str) -> Vec<Origin> {
         let mut out = Vec::new();
-        let mut found = false;
-        for entry in self.named(qualifier) {
-            found = true;
-            merge(&mut out, &entry.all_origins());
-        }
-        if !found {
-            for entry in &self.entries {
-                merge(&mut out, &entry.all_origins());
-            }
+        for i in self.star_entries(qualifier) {
+            merge(&mut out, &self.entries[i].all_origins());
         }
         out
     }
@@ -242,6 +248,9 @@ struct Output {
     origins: Vec<Origin>,
     /// Expanded from `*`: its position among the outputs is not known.
     star: bool,
+    /// An unnamed expression carrying masked values: every name PostgreSQL
+    /// might give it, for the enclosing query's references.
+    candidates: Vec<String>,
 }
 
 struct Collector<'a> {
@@ -374,8 +383,9 @@ impl Collector<'_> {
     fn modify(&mut self, s: &Obj, outer: &Ctes) -> Vec<Output> {
         let ctes = self.with(s, outer);
         let mut from = Vec::new();
+        // The target is always a table: WITH queries do not shadow it.
         if let Some(relation) = json::object(s, "relation") {
-            from.push(self.relation(relation, &ctes));
+            from.push(self.relation(relation, &Vec::new()));
         }
         for key in ["from_clause", "using_clause"] {
             for item in json::list(s, key) {
@@ -561,9 +571,7 @@ impl Collector<'_> {
                 let fields = json::column_ref(column);
                 if fields.last() == Some(&Field::Star) {
                     let entries: Vec<usize> = match fields.as_slice() {
-                        [.., Field::Name(q), Field::Star] => (0..self.names.entries.len())
-                            .filter(|&i| self.names.entries[i].name == *q)
-                            .collect(),
+                        [.., Field::Name(q), Field::Star] => self.names.star_entries(q),
                         _ => from.to_vec(),
                     };
                     for i in entries {
@@ -573,22 +581,25 @@ impl Collector<'_> {
                                 name: name.clone(),
                                 origins: origins.clone(),
                                 star: true,
+                                candidates: Vec::new(),
                             });
                         }
                     }
                     continue;
                 }
             }
-            let name = match json::string(res, "name") {
-                "" => figure_name(val),
-                alias => alias.to_owned(),
-            };
             let origins = self.names.refs_in(val);
+            let (name, candidates) = match json::string(res, "name") {
+                "" if !origins.is_empty() => (figure_name(val), candidate_names(val)),
+                "" => (figure_name(val), Vec::new()),
+                alias => (alias.to_owned(), Vec::new()),
+            };
             add(&mut self.names.masked, &name, &origins);
             out.push(Output {
                 name,
                 origins,
                 star: false,
+                candidates,
             });
         }
         out
@@ -610,6 +621,7 @@ impl Collector<'_> {
                         name: format!("column{}", i + 1),
                         origins: Vec::new(),
                         star: false,
+                        candidates: Vec::new(),
                     });
                 }
                 merge(&mut out[i].origins, &origins);
@@ -628,11 +640,15 @@ impl Collector<'_> {
             merge(&mut all, &output.origins);
         }
         for (i, output) in outputs.iter().enumerate() {
-            let name = match colnames.get(i) {
-                Some(alias) if !starred => alias,
-                _ => output.name.as_str(),
-            };
-            add(&mut columns, name, &output.origins);
+            match colnames.get(i) {
+                Some(alias) if !starred => add(&mut columns, alias, &output.origins),
+                _ => {
+                    add(&mut columns, &output.name, &output.origins);
+                    for candidate in &output.candidates {
+                        add(&mut columns, candidate, &output.origins);
+                    }
+                }
+            }
         }
         if starred {
             for colname in colnames {
@@ -707,6 +723,58 @@ fn collect_output_names(v: &Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// Every name PostgreSQL might give an unnamed expression: its figured
+/// name, the names and strings inside it, and the keywords it names
+/// expressions after (`greatest`, `case`, `xmlelement`, ...).
+fn candidate_names(val: &Value) -> Vec<String> {
+    let mut out = vec![figure_name(val)];
+    out.extend(KEYWORD_NAMES.iter().map(|k| (*k).to_owned()));
+    strings_in(val, &mut out);
+    out
+}
+
+fn strings_in(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|i| strings_in(i, out)),
+        Value::Object(obj) => obj.values().for_each(|i| strings_in(i, out)),
+        _ => {}
+    }
+}
+
+/// Names PostgreSQL's FigureColname gives expressions after a keyword.
+const KEYWORD_NAMES: &[&str] = &[
+    "?column?",
+    "array",
+    "case",
+    "coalesce",
+    "exists",
+    "greatest",
+    "grouping",
+    "json",
+    "json_array",
+    "json_arrayagg",
+    "json_exists",
+    "json_object",
+    "json_objectagg",
+    "json_query",
+    "json_scalar",
+    "json_serialize",
+    "json_value",
+    "least",
+    "merge_action",
+    "nullif",
+    "row",
+    "xmlconcat",
+    "xmlelement",
+    "xmlexists",
+    "xmlforest",
+    "xmlparse",
+    "xmlpi",
+    "xmlroot",
+    "xmlserialize",
+];
 
 /// The name PostgreSQL gives an output column without an alias (after its
 /// FigureColname): the column's, the function's, or a placeholder.

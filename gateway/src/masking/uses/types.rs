@@ -12,6 +12,13 @@ pub trait MaskedRelations {
     /// it has masked columns for this identity; `None` when it has none or
     /// does not exist.
     fn lookup(&self, schema: Option<&str>, name: &str) -> Option<MaskedRelation>;
+
+    /// Whether the identity has masked columns anywhere. Statements that read
+    /// what no name in them says (`cursor_to_xml`, `CREATE TABLE AS EXECUTE`)
+    /// are refused when it does. Unknown counts as yes.
+    fn any_masked(&self) -> bool {
+        true
+    }
 }
 
 /// A relation with masked columns.
@@ -159,8 +166,10 @@ impl fmt::Display for Use {
 /// the mask cannot follow them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LostOrigin {
-    /// `public.customers.email`
+    /// `public.customers.email`; empty when the statement reads masked data
+    /// it does not name (`why` says how).
     pub column: String,
+    /// Empty with `column`.
     pub rule: String,
     pub usage: Use,
     /// A reason other than the use's own (the tree could not be read).
@@ -171,6 +180,13 @@ impl LostOrigin {
     /// The refusal's message (SQLSTATE 42501).
     pub fn message(&self, identity: &str) -> String {
         let why = self.why.as_deref().unwrap_or(self.usage.consequence());
+        if self.column.is_empty() {
+            return format!(
+                "cordon: identity \"{identity}\" has masked columns, and this statement may use \
+                 them {} without naming them: {why}; refused",
+                self.usage.describe()
+            );
+        }
         format!(
             "cordon: column {} is masked for identity \"{identity}\" (mask rule \"{}\"); \
              using it {} is refused: {why}",
@@ -182,6 +198,11 @@ impl LostOrigin {
 
     /// What the identity can do instead.
     pub fn hint(&self) -> String {
+        if self.column.is_empty() {
+            return "name the tables the statement reads in the statement itself; plain output \
+                    columns of masked tables arrive masked"
+                .into();
+        }
         let name = self.column.rsplit('.').next().unwrap_or(&self.column);
         format!(
             "select it as a plain output column (SELECT {name} FROM ...) and it arrives masked; \
@@ -193,6 +214,9 @@ impl LostOrigin {
 
 impl fmt::Display for LostOrigin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.column.is_empty() {
+            return write!(f, "masked columns may be used {}", self.usage.describe());
+        }
         write!(
             f,
             "column {} (mask rule \"{}\") used {}",
