@@ -82,6 +82,46 @@ pub struct MaskingPhases {
     inner_held: bool,
     /// Reused for a masked or redacted cell.
     scratch: Vec<u8>,
+    /// Texts that passed the check against the current snapshot.
+    passed: PassedTexts,
+}
+
+/// Statement texts the check passed, for one catalog snapshot: a statement
+/// run again is not parsed again. Bounded by count and bytes.
+#[derive(Default)]
+struct PassedTexts {
+    snapshot: Option<Arc<Snapshot>>,
+    texts: std::collections::HashSet<String>,
+    bytes: usize,
+}
+
+impl PassedTexts {
+    const MAX_TEXTS: usize = 512;
+    const MAX_BYTES: usize = 128 << 10;
+
+    fn knows(&self, text: &str, snapshot: &Arc<Snapshot>) -> bool {
+        self.snapshot
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, snapshot))
+            && self.texts.contains(text)
+    }
+
+    fn add(&mut self, text: &str, snapshot: &Arc<Snapshot>) {
+        let same = self
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, snapshot));
+        if !same || self.texts.len() >= Self::MAX_TEXTS || self.bytes + text.len() > Self::MAX_BYTES
+        {
+            self.texts.clear();
+            self.bytes = 0;
+            self.snapshot = Some(Arc::clone(snapshot));
+        }
+        if text.len() <= Self::MAX_BYTES {
+            self.bytes += text.len();
+            self.texts.insert(text.to_owned());
+        }
+    }
 }
 
 struct RowPlan {
@@ -135,6 +175,7 @@ impl MaskingPhases {
             copy: None,
             inner_held: false,
             scratch: Vec::new(),
+            passed: PassedTexts::default(),
         }
     }
 
@@ -150,10 +191,10 @@ impl MaskingPhases {
         if let (Some(text), Verdict::Allow) = (text, verdict) {
             in_flight.copies = copy_statements(text).into();
             in_flight.sensitive = self.checker.masks.has_column_rules()
-                && self
-                    .catalog
-                    .latest()
-                    .is_none_or(|snapshot| self.checker.mentions_masked(text, &snapshot));
+                && self.catalog.latest().is_none_or(|snapshot| {
+                    self.checker
+                        .names_masked(&text.to_ascii_lowercase(), &snapshot)
+                });
         }
         self.in_flight.push_back(in_flight);
     }
@@ -221,14 +262,33 @@ impl Checker {
             .find_map(|n| self.masks.rule_for(&n.schema, &n.table, &n.column))
     }
 
-    /// Cheap first test: does the text name (in any case) a relation with
-    /// columns masked for this identity? Unicode-escaped identifiers
-    /// (`U&"..."`) could hide a name from it, so they always count.
-    fn mentions_masked(&self, text: &str, snapshot: &Snapshot) -> bool {
+    /// Cheap first test: may the text read a masked column? It may when it
+    /// names a relation with masked columns, or holds SQL the parse tree
+    /// does not show (`uses::hidden`: bodies, dynamic SQL, the XML and
+    /// dblink functions, EXECUTE) or a Unicode-escaped identifier
+    /// (`U&"..."`) that could spell a name.
+    fn may_read_masked(&self, text: &str, snapshot: &Snapshot) -> bool {
+        const HIDDEN_SQL: [&str; 11] = [
+            "u&",
+            "$",
+            "do",
+            "function",
+            "procedure",
+            "execute",
+            "xml",
+            "dblink",
+            "ts_stat",
+            "ts_rewrite",
+            "currtid",
+        ];
         let lower = text.to_ascii_lowercase();
-        if lower.contains("u&") {
-            return true;
-        }
+        HIDDEN_SQL.iter().any(|marker| lower.contains(marker))
+            || self.names_masked(&lower, snapshot)
+    }
+
+    /// Whether a text (lower case) names, in any case, a relation with
+    /// columns masked for this identity.
+    fn names_masked(&self, lower: &str, snapshot: &Snapshot) -> bool {
         snapshot.relations().any(|relation| {
             lower.contains(&relation.name.to_ascii_lowercase())
                 && relation
@@ -241,7 +301,7 @@ impl Checker {
     /// Refuses a text that would use a masked column where its origin is
     /// lost, or COPY a masked table in a format masks cannot be written in.
     fn check(&self, text: &str, snapshot: &Snapshot) -> Result<(), GatewayError> {
-        if !self.masks.has_column_rules() || !self.mentions_masked(text, snapshot) {
+        if !self.masks.has_column_rules() || !self.may_read_masked(text, snapshot) {
             return Ok(());
         }
         let relations = SessionRelations {
@@ -346,6 +406,14 @@ impl MaskedRelations for SessionRelations<'_> {
         }
         (!masked.columns.is_empty() || !masked.derived.is_empty()).then_some(masked)
     }
+
+    fn any_masked(&self) -> bool {
+        self.snapshot.relations().any(|r| {
+            r.candidates
+                .values()
+                .any(|o| self.checker.rule_for(o).is_some())
+        })
+    }
 }
 
 /// Types whose values are text in both formats (detectors read them).
@@ -371,9 +439,16 @@ impl Phases for MaskingPhases {
         if !hold {
             let verdict = match (verdict, fresh, text) {
                 (Verdict::Allow, Some(snapshot), Some(text)) => {
-                    match self.checker.check(text, &snapshot) {
-                        Ok(()) => Verdict::Allow,
-                        Err(refused) => Verdict::Refuse(refused),
+                    if self.passed.knows(text, &snapshot) {
+                        Verdict::Allow
+                    } else {
+                        match self.checker.check(text, &snapshot) {
+                            Ok(()) => {
+                                self.passed.add(text, &snapshot);
+                                Verdict::Allow
+                            }
+                            Err(refused) => Verdict::Refuse(refused),
+                        }
                     }
                 }
                 (verdict, ..) => verdict,
