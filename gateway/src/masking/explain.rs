@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::{
     rules::IdentityMasks,
-    uses::{self, MaskedColumn, MaskedRelation, MaskedRelations, Use},
+    uses::{self, MaskedColumn, MaskedRelation, MaskedRelations},
 };
 
 /// Masking's part of one statement's explanation.
@@ -99,15 +99,7 @@ impl MaskedRelations for Offline<'_> {
             .iter()
             .filter_map(|column| {
                 let rule = self.masks.rule_for(&schema, name, column)?;
-                Some(MaskedColumn {
-                    name: column.clone(),
-                    rule: rule.name.clone(),
-                    allowed: rule
-                        .allowed_uses
-                        .iter()
-                        .filter_map(|u| Use::parse(u))
-                        .collect(),
-                })
+                Some(MaskedColumn::under(column, rule))
             })
             .collect();
         (!columns.is_empty()).then(|| MaskedRelation {

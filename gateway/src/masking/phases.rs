@@ -25,7 +25,7 @@ use super::{
     detectors::{DetectorSet, KindSet},
     masks::Mask,
     rules::{IdentityMasks, MaskRule},
-    uses::{self, DerivedColumn, MaskedColumn, MaskedRelation, MaskedRelations, Use},
+    uses::{self, DerivedColumn, MaskedColumn, MaskedRelation, MaskedRelations},
 };
 use crate::{
     engine::{Barrier, Columns, Finish, Phases, Request, ServerText, Verdict},
@@ -371,8 +371,52 @@ struct SessionRelations<'a> {
     snapshot: &'a Snapshot,
 }
 
+/// Catalog views that show sampled column values (the planner's
+/// statistics), and those columns: while an identity has masked columns,
+/// any reference to them is refused (they are values without an origin).
+const STATISTICS_VIEWS: [(&str, &[&str]); 3] = [
+    (
+        "pg_stats",
+        &["most_common_vals", "histogram_bounds", "most_common_elems"],
+    ),
+    ("pg_stats_ext", &["most_common_vals"]),
+    (
+        "pg_stats_ext_exprs",
+        &["most_common_vals", "histogram_bounds", "most_common_elems"],
+    ),
+];
+
+impl SessionRelations<'_> {
+    /// A statistics view, when the name means one (pg_catalog comes first
+    /// in every search path) and the identity has a masked column.
+    fn statistics_view(&self, schema: Option<&str>, name: &str) -> Option<MaskedRelation> {
+        if !matches!(schema, None | Some("pg_catalog")) {
+            return None;
+        }
+        let (view, columns) = STATISTICS_VIEWS.iter().find(|(view, _)| *view == name)?;
+        let rule = self
+            .snapshot
+            .relations()
+            .find_map(|r| r.candidates.values().find_map(|o| self.checker.rule_for(o)))?;
+        Some(MaskedRelation {
+            qualified: format!("pg_catalog.{view}"),
+            columns: Vec::new(),
+            derived: columns
+                .iter()
+                .map(|column| DerivedColumn {
+                    name: (*column).to_owned(),
+                    rule: rule.name.clone(),
+                })
+                .collect(),
+        })
+    }
+}
+
 impl MaskedRelations for SessionRelations<'_> {
     fn lookup(&self, schema: Option<&str>, name: &str) -> Option<MaskedRelation> {
+        if let Some(statistics) = self.statistics_view(schema, name) {
+            return Some(statistics);
+        }
         let relation = self
             .snapshot
             .relation(schema, name, &self.checker.search_path)?;
@@ -393,15 +437,7 @@ impl MaskedRelations for SessionRelations<'_> {
                     rule: rule.name.clone(),
                 });
             } else {
-                masked.columns.push(MaskedColumn {
-                    name: column.clone(),
-                    rule: rule.name.clone(),
-                    allowed: rule
-                        .allowed_uses
-                        .iter()
-                        .filter_map(|u| Use::parse(u))
-                        .collect(),
-                });
+                masked.columns.push(MaskedColumn::under(column, rule));
             }
         }
         (!masked.columns.is_empty() || !masked.derived.is_empty()).then_some(masked)

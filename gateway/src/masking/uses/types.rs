@@ -48,6 +48,21 @@ pub struct MaskedColumn {
     pub allowed: Vec<Use>,
 }
 
+impl MaskedColumn {
+    /// A column masked under `rule`, with the uses the rule allows.
+    pub fn under(name: &str, rule: &crate::masking::MaskRule) -> Self {
+        MaskedColumn {
+            name: name.to_owned(),
+            rule: rule.name.clone(),
+            allowed: rule
+                .allowed_uses
+                .iter()
+                .filter_map(|u| Use::parse(u))
+                .collect(),
+        }
+    }
+}
+
 /// A view column computed from a masked column.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
