@@ -472,3 +472,33 @@ fn explain_names_the_masked_output_columns_and_refuses_lost_origins() {
     assert_eq!(out.code, Some(0), "{out}");
     assert!(!out.stdout.contains("masked:"), "{out}");
 }
+
+#[test]
+fn a_table_created_outside_the_gateway_is_masked_at_once() {
+    let setup = start();
+    let s = &setup.s;
+    // The catalog is read for this first statement.
+    let out = run(
+        &mut psql_command(
+            &s.agent,
+            &info(s),
+            &["SELECT email FROM customers WHERE id = 1"],
+        ),
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.stdout.trim(), "****@example.com", "{out}");
+    // A DBA adds a table with a masked column, outside the gateway, and an
+    // agent reads it at once: the name the snapshot does not know sends
+    // the gateway back to the catalog before the statement runs.
+    s.pg.psql_admin(&format!(
+        "CREATE TABLE signups (id int, email text); \
+         INSERT INTO signups VALUES (1, 'erin.fresh@example.com'); \
+         GRANT SELECT ON signups TO {ROLE}"
+    ));
+    let out = run(
+        &mut psql_command(&s.agent, &info(s), &["SELECT id, email FROM signups"]),
+        Duration::from_secs(60),
+    );
+    assert!(out.success(), "{out}");
+    assert_eq!(out.stdout.trim(), "1|****@example.com", "{out}");
+}

@@ -74,6 +74,9 @@ impl Relation {
 /// The candidate columns of one target at one moment.
 #[derive(Debug, Default)]
 pub struct Snapshot {
+    /// Every relation of the database (schema, name), candidates or not, so
+    /// a statement naming one created since can be told apart.
+    all: HashSet<(String, String)>,
     relations: HashMap<u32, Relation>,
     by_name: HashMap<(String, String), u32>,
     /// The invalidation count this snapshot was read after.
@@ -108,6 +111,16 @@ impl Snapshot {
         match schema {
             Some(schema) => find(schema),
             None => search_path.iter().find_map(|schema| find(schema)),
+        }
+    }
+
+    /// Whether the relation a name means existed when the snapshot was
+    /// read (unqualified: in pg_catalog or a search path schema).
+    pub fn knows(&self, schema: Option<&str>, name: &str, search_path: &[String]) -> bool {
+        let known = |schema: &str| self.all.contains(&(schema.to_owned(), name.to_owned()));
+        match schema {
+            Some(schema) => known(schema),
+            None => known("pg_catalog") || search_path.iter().any(|s| known(s)),
         }
     }
 
@@ -187,6 +200,13 @@ fn candidates_sql(regex: Option<&str>) -> String {
     )
 }
 
+/// Every relation a statement can name (temporary ones are per session and
+/// not seen from the side connection).
+const ALL_RELATIONS_SQL: &str = "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c \
+     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+     WHERE c.relkind IN ('r','p','f','v','m') \
+     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
+
 /// Views and materialized views whose rules read any of `oids`, with their
 /// definitions (schema-qualified: the side connection's search_path is empty).
 fn dependent_views_sql(oids: &str) -> String {
@@ -256,7 +276,13 @@ pub async fn read_snapshot(
         .query(&columns_sql(&oid_list(relations.iter().map(|r| r.oid))))
         .await
         .map_err(error)?;
-    build(relations, &columns, matches)
+    let mut snapshot = build(relations, &columns, matches)?;
+    for row in side.query(ALL_RELATIONS_SQL).await.map_err(error)? {
+        if let [Some(schema), Some(name)] = &row[..] {
+            snapshot.all.insert((schema.clone(), name.clone()));
+        }
+    }
+    Ok(snapshot)
 }
 
 /// One row of the relation queries.

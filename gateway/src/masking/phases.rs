@@ -84,6 +84,40 @@ pub struct MaskingPhases {
     scratch: Vec<u8>,
     /// Texts that passed the check against the current snapshot.
     passed: PassedTexts,
+    /// Relations a held statement names that the catalog is read again for.
+    awaiting: Vec<RelationName>,
+    /// Relations a fresh read did not know either.
+    absent: AbsentNames,
+}
+
+/// Relation names the current snapshot was read after and does not know.
+#[derive(Default)]
+struct AbsentNames {
+    snapshot: Option<Arc<Snapshot>>,
+    names: std::collections::HashSet<RelationName>,
+}
+
+impl AbsentNames {
+    const MAX: usize = 1024;
+
+    fn contains(&self, name: &RelationName, snapshot: &Arc<Snapshot>) -> bool {
+        self.snapshot
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, snapshot))
+            && self.names.contains(name)
+    }
+
+    fn add(&mut self, name: RelationName, snapshot: &Arc<Snapshot>) {
+        let same = self
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, snapshot));
+        if !same || self.names.len() >= Self::MAX {
+            self.names.clear();
+            self.snapshot = Some(Arc::clone(snapshot));
+        }
+        self.names.insert(name);
+    }
 }
 
 /// Statement texts the check passed, for one catalog snapshot: a statement
@@ -176,6 +210,8 @@ impl MaskingPhases {
             inner_held: false,
             scratch: Vec::new(),
             passed: PassedTexts::default(),
+            awaiting: Vec::new(),
+            absent: AbsentNames::default(),
         }
     }
 
@@ -197,6 +233,31 @@ impl MaskingPhases {
                 });
         }
         self.in_flight.push_back(in_flight);
+    }
+
+    /// The check of a text against a fresh snapshot: a verdict, or `None`
+    /// when the text names relations the snapshot does not know (the
+    /// catalog must be read again first).
+    fn judge(&mut self, text: &str, snapshot: &Arc<Snapshot>) -> Option<Verdict> {
+        if self.passed.knows(text, snapshot) {
+            return Some(Verdict::Allow);
+        }
+        match self.checker.check(text, snapshot) {
+            Err(refused) => Some(Verdict::Refuse(refused)),
+            Ok(unknown) => {
+                let unseen: Vec<RelationName> = unknown
+                    .into_iter()
+                    .filter(|name| !self.absent.contains(name, snapshot))
+                    .collect();
+                if unseen.is_empty() {
+                    self.passed.add(text, snapshot);
+                    Some(Verdict::Allow)
+                } else {
+                    self.awaiting = unseen;
+                    None
+                }
+            }
+        }
     }
 
     /// The plan for a result's columns (made once per description).
@@ -262,30 +323,6 @@ impl Checker {
             .find_map(|n| self.masks.rule_for(&n.schema, &n.table, &n.column))
     }
 
-    /// Cheap first test: may the text read a masked column? It may when it
-    /// names a relation with masked columns, or holds SQL the parse tree
-    /// does not show (`uses::hidden`: bodies, dynamic SQL, the XML and
-    /// dblink functions, EXECUTE) or a Unicode-escaped identifier
-    /// (`U&"..."`) that could spell a name.
-    fn may_read_masked(&self, text: &str, snapshot: &Snapshot) -> bool {
-        const HIDDEN_SQL: [&str; 11] = [
-            "u&",
-            "$",
-            "do",
-            "function",
-            "procedure",
-            "execute",
-            "xml",
-            "dblink",
-            "ts_stat",
-            "ts_rewrite",
-            "currtid",
-        ];
-        let lower = text.to_ascii_lowercase();
-        HIDDEN_SQL.iter().any(|marker| lower.contains(marker))
-            || self.names_masked(&lower, snapshot)
-    }
-
     /// Whether a text (lower case) names, in any case, a relation with
     /// columns masked for this identity.
     fn names_masked(&self, lower: &str, snapshot: &Snapshot) -> bool {
@@ -300,18 +337,23 @@ impl Checker {
 
     /// Refuses a text that would use a masked column where its origin is
     /// lost, or COPY a masked table in a format masks cannot be written in.
-    fn check(&self, text: &str, snapshot: &Snapshot) -> Result<(), GatewayError> {
-        if !self.masks.has_column_rules() || !self.may_read_masked(text, snapshot) {
-            return Ok(());
+    ///
+    /// Also returns the relations the text names that the snapshot does not
+    /// know (created since it was read, or temporary): the caller reads the
+    /// catalog again before trusting the verdict.
+    fn check(&self, text: &str, snapshot: &Snapshot) -> Result<Vec<RelationName>, GatewayError> {
+        if !self.masks.has_column_rules() {
+            return Ok(Vec::new());
         }
         let relations = SessionRelations {
             checker: self,
             snapshot,
+            unknown: Default::default(),
         };
         let parsed = pg_query::parse(text, pg_query::ParserOptions::DEFAULT).map_err(|e| {
             refusal(
-                format!("cordon: the statement names a relation with masked columns and cannot be read to check how they are used: {e}"),
-                "Statements that read masked tables must parse with PostgreSQL's grammar.",
+                format!("cordon: the statement cannot be read to check how it uses masked columns: {e}"),
+                "Statements of an identity with masked columns must parse with PostgreSQL's grammar.",
             )
         })?;
         for raw in &parsed.protobuf.stmts {
@@ -322,7 +364,9 @@ impl Checker {
                 self.check_copy_format(copy, &relations)?;
             }
         }
-        Ok(())
+        let mut unknown = relations.unknown.into_inner();
+        unknown.retain(|(schema, name)| schema.is_some() || !parsed.cte_names.contains(name));
+        Ok(unknown)
     }
 
     /// COPY of a masked table to the client: only the text format, the one
@@ -369,7 +413,12 @@ fn refusal(message: String, hint: &str) -> GatewayError {
 struct SessionRelations<'a> {
     checker: &'a Checker,
     snapshot: &'a Snapshot,
+    /// Names asked about that the snapshot has no relation for.
+    unknown: std::cell::RefCell<Vec<RelationName>>,
 }
+
+/// A relation as a statement names it (schema `None`: unqualified).
+type RelationName = (Option<String>, String);
 
 /// Catalog views that show sampled column values (the planner's
 /// statistics), and those columns: while an identity has masked columns,
@@ -416,6 +465,13 @@ impl MaskedRelations for SessionRelations<'_> {
     fn lookup(&self, schema: Option<&str>, name: &str) -> Option<MaskedRelation> {
         if let Some(statistics) = self.statistics_view(schema, name) {
             return Some(statistics);
+        }
+        if !self.snapshot.knows(schema, name, &self.checker.search_path) {
+            let name = (schema.map(str::to_owned), name.to_owned());
+            let mut unknown = self.unknown.borrow_mut();
+            if !unknown.contains(&name) {
+                unknown.push(name);
+            }
         }
         let relation = self
             .snapshot
@@ -470,28 +526,28 @@ impl Phases for MaskingPhases {
         let needs_catalog = self.checker.masks.has_column_rules()
             && !matches!(request, Request::FunctionCall { .. });
         let fresh = needs_catalog.then(|| self.catalog.fresh()).flatten();
-        let hold = matches!(verdict, Verdict::Hold(_))
-            || (matches!(verdict, Verdict::Allow) && needs_catalog && fresh.is_none());
-        if !hold {
+        let mut refresh = false;
+        let decided_now = !matches!(verdict, Verdict::Hold(_))
+            && !(matches!(verdict, Verdict::Allow) && needs_catalog && fresh.is_none());
+        let verdict = if decided_now {
             let verdict = match (verdict, fresh, text) {
-                (Verdict::Allow, Some(snapshot), Some(text)) => {
-                    if self.passed.knows(text, &snapshot) {
+                (Verdict::Allow, Some(snapshot), Some(text)) => match self.judge(text, &snapshot) {
+                    Some(verdict) => verdict,
+                    None => {
+                        refresh = true;
                         Verdict::Allow
-                    } else {
-                        match self.checker.check(text, &snapshot) {
-                            Ok(()) => {
-                                self.passed.add(text, &snapshot);
-                                Verdict::Allow
-                            }
-                            Err(refused) => Verdict::Refuse(refused),
-                        }
                     }
-                }
+                },
                 (verdict, ..) => verdict,
             };
-            self.note(request, &verdict);
-            return verdict;
-        }
+            if !refresh {
+                self.note(request, &verdict);
+                return verdict;
+            }
+            verdict
+        } else {
+            verdict
+        };
         // Held until the inner phases decide and the catalog is read;
         // `resolved` notes the outcome.
         self.inner_held = matches!(verdict, Verdict::Hold(_));
@@ -506,6 +562,9 @@ impl Phases for MaskingPhases {
             if !matches!(verdict, Verdict::Allow) || !needs_catalog {
                 return verdict;
             }
+            if refresh {
+                catalog.invalidate();
+            }
             match catalog.snapshot().await {
                 Ok(snapshot) => match text.map(|t| checker.check(&t, &snapshot)) {
                     Some(Err(refused)) => Verdict::Refuse(refused),
@@ -517,6 +576,15 @@ impl Phases for MaskingPhases {
     }
 
     fn resolved(&mut self, request: &Request<'_>, verdict: &Verdict) {
+        // Names a fresh read still does not know (temporary tables, typos)
+        // do not send the next statement back to the catalog.
+        if let Some(latest) = self.catalog.latest() {
+            for name in std::mem::take(&mut self.awaiting) {
+                if !latest.knows(name.0.as_deref(), &name.1, &self.checker.search_path) {
+                    self.absent.add(name, &latest);
+                }
+            }
+        }
         self.note(request, verdict);
         if std::mem::take(&mut self.inner_held) {
             self.inner.resolved(request, verdict);
