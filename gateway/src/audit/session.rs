@@ -87,6 +87,7 @@ impl RecordedPhases {
     }
 
     fn start(&mut self, text: &str, decision: &str, error: Option<&GatewayError>) {
+        self.writer.statement_started();
         self.pending.push_back(Pending {
             record: StatementRecord {
                 session_id: self.session_id.clone(),
@@ -379,6 +380,7 @@ impl Phases for RecordedPhases {
 
 impl Drop for RecordedPhases {
     fn drop(&mut self) {
+        self.writer.statements_abandoned(self.pending.len());
         self.writer.write_later(vec![Event::Closed(SessionClosed {
             session_id: self.session_id.clone(),
             at_us: now_us(),
