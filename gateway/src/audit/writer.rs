@@ -107,13 +107,9 @@ impl Writer {
         self.running.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// `n` statements counted by [`Writer::statement_started`] will not be written
-    /// (their session ended first).
-    pub fn statements_abandoned(&self, n: usize) {
-        self.finish_running(n);
-    }
-
-    fn finish_running(&self, n: usize) {
+    /// `n` statements counted by [`Writer::statement_started`] are answered (their
+    /// records are being handed over) or will never be (their session ended first).
+    pub fn statements_ended(&self, n: usize) {
         let _ = self
             .running
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
@@ -123,11 +119,6 @@ impl Writer {
 
     /// Queues events; the receiver says when they are durable.
     pub fn write(&self, events: Vec<Event>) -> Durable {
-        let statements = events
-            .iter()
-            .filter(|e| matches!(e, Event::Statement(_)))
-            .count();
-        self.finish_running(statements);
         let (done, durable) = oneshot::channel();
         let job = Job {
             events,
