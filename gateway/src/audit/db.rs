@@ -2,7 +2,7 @@
 //! with `$1`-style parameters, and rows of integers and text. Both back ends provide
 //! exactly this, so the chain, the listing and retention are written once.
 
-use super::store::StoreError;
+use super::{heads::HeadCache, store::StoreError};
 
 /// A parameter or a column value. Integer columns are 64-bit in both back ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,6 +89,9 @@ pub trait Backend {
         access: Access,
         f: &mut dyn FnMut(&dyn Tx) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+
+    /// The chain heads of the sessions this store appends to (see [`super::heads`]).
+    fn heads(&self) -> &HeadCache;
 }
 
 /// Runs `f` in a transaction and returns what it produced.

@@ -7,6 +7,7 @@
 
 pub mod chain;
 mod db;
+mod heads;
 mod index;
 mod ops;
 pub mod postgres;
@@ -16,6 +17,7 @@ pub mod sqlite;
 mod statements;
 pub mod store;
 pub mod verify;
+mod wal;
 pub mod writer;
 
 #[cfg(test)]

@@ -57,16 +57,31 @@ pub fn append(backend: &dyn Backend, events: &[Event]) -> Result<(), StoreError>
     if events.is_empty() {
         return Ok(());
     }
-    with_tx(backend, Access::Write, |tx| {
+    let heads = backend.heads();
+    let written = with_tx(backend, Access::Write, |tx| {
         let last = last_checkpoint(tx)?;
-        let (rows, checkpoint) =
-            seal_batch(events, |id| session_head(tx, id), last.as_ref(), now_us())?;
+        let head_of = |id: &str| match heads.get(id) {
+            Some(head) => Ok(Some(head)),
+            None => session_head(tx, id),
+        };
+        let (rows, checkpoint) = seal_batch(events, head_of, last.as_ref(), now_us())?;
         for chunk in rows.chunks(INSERT_CHUNK) {
             insert_records(tx, chunk)?;
         }
         index::update(tx, events)?;
-        insert_checkpoint(tx, &checkpoint)
-    })
+        insert_checkpoint(tx, &checkpoint)?;
+        Ok(rows)
+    });
+    match written {
+        Ok(rows) => {
+            heads.committed(events, &rows);
+            Ok(())
+        }
+        Err(e) => {
+            heads.forget();
+            Err(e)
+        }
+    }
 }
 
 pub fn sessions(
@@ -161,6 +176,9 @@ pub fn verify(backend: &dyn Backend) -> Result<VerifyReport, StoreError> {
 const PURGE_CHUNK: i64 = 500;
 
 pub fn purge_before(backend: &dyn Backend, cutoff_us: i64) -> Result<u64, StoreError> {
+    // Purged sessions are closed ones, which the cache no longer holds; forgetting
+    // everything keeps that from mattering.
+    backend.heads().forget();
     let mut total = 0;
     loop {
         let purged = with_tx(backend, Access::Write, |tx| {

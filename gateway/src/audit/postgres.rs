@@ -16,6 +16,7 @@ use tokio_postgres::{
 
 use super::{
     db::{Access, Backend, Row, Tx, Value},
+    heads::HeadCache,
     ops,
     store::StoreError,
 };
@@ -71,6 +72,7 @@ pub struct PostgresStore {
     runtime: Runtime,
     conninfo: String,
     conn: RefCell<Option<Connected>>,
+    heads: HeadCache,
 }
 
 struct Connected {
@@ -91,6 +93,7 @@ impl PostgresStore {
             runtime,
             conninfo: conninfo.to_string(),
             conn: RefCell::new(None),
+            heads: HeadCache::default(),
         };
         ops::migrate(&store, PREPARE, MIGRATIONS)?;
         Ok(store)
@@ -141,6 +144,10 @@ impl Backend for PostgresStore {
             *slot = None;
         }
         result
+    }
+
+    fn heads(&self) -> &HeadCache {
+        &self.heads
     }
 }
 

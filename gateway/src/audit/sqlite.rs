@@ -2,6 +2,8 @@
 //! `synchronous = FULL`, so an append is on disk when it returns.
 
 use std::{
+    cell::RefCell,
+    collections::HashMap,
     fs,
     os::unix::fs::{DirBuilderExt, OpenOptionsExt},
     path::{Path, PathBuf},
@@ -12,8 +14,10 @@ use rusqlite::{types::ValueRef, Connection, ErrorCode};
 
 use super::{
     db::{Access, Backend, Row, Tx, Value},
+    heads::HeadCache,
     ops,
     store::StoreError,
+    wal::Checkpointer,
 };
 
 /// Schema migrations, in order; `schema_version` holds how many have run.
@@ -58,7 +62,15 @@ const MIGRATIONS: &[&str] = &["
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    heads: HeadCache,
+    /// Shared SQL (`$1`) -> SQLite SQL (`?1`), for the statements in use.
+    spellings: RefCell<HashMap<String, String>>,
+    /// Moves the WAL into the database file; stops with the store.
+    checkpointer: Option<Checkpointer>,
 }
+
+/// Prepared statements kept: one multi-row INSERT per batch size, besides the fixed ones.
+const STATEMENT_CACHE: usize = 96;
 
 impl SqliteStore {
     /// Opens (or creates, mode 0600, with its directory) the store at `path` and brings
@@ -80,8 +92,7 @@ impl SqliteStore {
             .map_err(|e| io_error(&format!("creating {}", path.display()), e))?;
         let conn = Connection::open(path).map_err(map_err)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(map_err)?;
-        // One multi-row INSERT per batch size, besides the fixed statements.
-        conn.set_prepared_statement_cache_capacity(96);
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(map_err)?;
@@ -93,11 +104,22 @@ impl SqliteStore {
         }
         conn.execute_batch("PRAGMA synchronous = FULL")
             .map_err(map_err)?;
-        let store = Self {
+        let mut store = Self {
             conn,
             path: path.to_path_buf(),
+            heads: HeadCache::default(),
+            spellings: RefCell::default(),
+            checkpointer: None,
         };
         ops::migrate(&store, "", MIGRATIONS)?;
+        // Off the commit path (see `wal`), unless no thread could take it over.
+        store.checkpointer = Checkpointer::start(path);
+        if store.checkpointer.is_some() {
+            store
+                .conn
+                .execute_batch("PRAGMA wal_autocheckpoint = 0")
+                .map_err(map_err)?;
+        }
         Ok(store)
     }
 
@@ -129,11 +151,30 @@ impl Backend for SqliteStore {
         }
         result
     }
+
+    fn heads(&self) -> &HeadCache {
+        &self.heads
+    }
+}
+
+impl SqliteStore {
+    /// The statement for the shared SQL `sql`, from the connection's cache; its SQLite
+    /// spelling is kept by the shared spelling, so the append path rewrites nothing.
+    fn prepare(&self, sql: &str) -> Result<rusqlite::CachedStatement<'_>, StoreError> {
+        let mut spellings = self.spellings.borrow_mut();
+        if spellings.len() >= STATEMENT_CACHE && !spellings.contains_key(sql) {
+            spellings.clear();
+        }
+        let sqlite_sql = spellings
+            .entry(sql.to_owned())
+            .or_insert_with(|| numbered(sql));
+        self.conn.prepare_cached(sqlite_sql).map_err(map_err)
+    }
 }
 
 impl Tx for SqliteStore {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-        let mut stmt = self.conn.prepare_cached(&numbered(sql)).map_err(map_err)?;
+        let mut stmt = self.prepare(sql)?;
         let n = stmt
             .execute(rusqlite::params_from_iter(params.iter().map(to_sql)))
             .map_err(map_err)?;
@@ -146,7 +187,7 @@ impl Tx for SqliteStore {
         params: &[Value],
         each: &mut dyn FnMut(Row) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let mut stmt = self.conn.prepare_cached(&numbered(sql)).map_err(map_err)?;
+        let mut stmt = self.prepare(sql)?;
         let columns = stmt.column_count();
         let mut rows = stmt
             .query(rusqlite::params_from_iter(params.iter().map(to_sql)))

@@ -10,7 +10,7 @@
 
 use std::{
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         mpsc, Arc,
     },
     time::{Duration, Instant},
@@ -22,6 +22,12 @@ use super::{AuditStore, Event, StoreError};
 
 /// At most this many events go into one transaction.
 const MAX_BATCH: usize = 1024;
+/// How long a batch waits for statements other sessions are still running, when
+/// there are any (like PostgreSQL's `commit_delay`). A commit costs the same for one
+/// record as for dozens, and is most of recording's CPU: with many busy sessions,
+/// waiting this long for the batch to fill costs each statement less than the commits
+/// it saves; with one busy session nothing waits.
+const GATHER_FOR: Duration = Duration::from_micros(200);
 /// Sessions wait behind at most this many queued jobs before they are told
 /// the store is too slow (and refuse).
 const QUEUE: usize = 16 * 1024;
@@ -44,6 +50,8 @@ struct Job {
 pub struct Writer {
     jobs: mpsc::SyncSender<Job>,
     available: Arc<AtomicBool>,
+    /// Statements judged but not yet handed over: soon-to-come members of a batch.
+    running: Arc<AtomicUsize>,
     problem: Arc<std::sync::Mutex<String>>,
 }
 
@@ -59,6 +67,7 @@ impl Writer {
         let writer = Writer {
             jobs,
             available: Arc::new(AtomicBool::new(true)),
+            running: Arc::default(),
             problem: Arc::default(),
         };
         let thread = writer.clone();
@@ -90,6 +99,22 @@ impl Writer {
     pub fn unavailable(&self) -> Option<String> {
         (!self.available.load(Ordering::Acquire))
             .then(|| self.problem.lock().map(|p| p.clone()).unwrap_or_default())
+    }
+
+    /// A session judged a statement whose record it will write: a batch being
+    /// gathered may wait a moment for it (see [`GATHER_FOR`]).
+    pub fn statement_started(&self) {
+        self.running.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `n` statements counted by [`Writer::statement_started`] are answered (their
+    /// records are being handed over) or will never be (their session ended first).
+    pub fn statements_ended(&self, n: usize) {
+        let _ = self
+            .running
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                Some(r.saturating_sub(n))
+            });
     }
 
     /// Queues events; the receiver says when they are durable.
@@ -147,11 +172,12 @@ impl Writer {
                     Err(mpsc::RecvTimeoutError::Disconnected) => return,
                 }
             };
-            let jobs = first
+            let mut jobs = first
                 .map(|job| self.gather(job, &queue))
                 .unwrap_or_default();
             let mut events = std::mem::take(&mut backlog);
-            events.extend(jobs.iter().flat_map(|j| j.events.iter().cloned()));
+            // Moved, not copied: only the jobs' reply channels are needed after this.
+            events.extend(jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.events)));
             for event in &mut events {
                 if let Event::Statement(statement) = event {
                     if statement.fingerprint.is_empty() {
@@ -190,8 +216,12 @@ impl Writer {
         }
     }
 
-    /// `first` and whatever else is already queued, up to a batch.
+    /// `first` and whatever else is queued, up to a batch; when other sessions'
+    /// statements are still running, after giving them [`GATHER_FOR`] to finish.
     fn gather(&self, first: Job, queue: &mpsc::Receiver<Job>) -> Vec<Job> {
+        if self.running.load(Ordering::Relaxed) > 0 {
+            std::thread::sleep(GATHER_FOR);
+        }
         let mut count = first.events.len();
         let mut jobs = vec![first];
         while count < MAX_BATCH {
