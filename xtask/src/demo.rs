@@ -297,6 +297,7 @@ name = "agents-read"
 groups = ["agents"]
 actions = ["read"]
 objects = ["public.*", "pg_catalog.*"]
+functions = ["pg_sleep"]
 
 [[allow]]
 name = "agents-write-orders"

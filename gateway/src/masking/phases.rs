@@ -527,9 +527,10 @@ impl Phases for MaskingPhases {
             && !matches!(request, Request::FunctionCall { .. });
         let fresh = needs_catalog.then(|| self.catalog.fresh()).flatten();
         let mut refresh = false;
-        let decided_now = !matches!(verdict, Verdict::Hold(_))
-            && !(matches!(verdict, Verdict::Allow) && needs_catalog && fresh.is_none());
-        let verdict = if decided_now {
+        let waits_for_catalog =
+            matches!(verdict, Verdict::Allow) && needs_catalog && fresh.is_none();
+        let held = matches!(verdict, Verdict::Hold(_)) || waits_for_catalog;
+        let verdict = if !held {
             let verdict = match (verdict, fresh, text) {
                 (Verdict::Allow, Some(snapshot), Some(text)) => match self.judge(text, &snapshot) {
                     Some(verdict) => verdict,
