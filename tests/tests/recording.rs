@@ -302,26 +302,45 @@ fn a_full_store_refuses_statements_and_recovers_by_itself() {
     };
     insert(1).expect_success("an insert with room to record it");
     let filler = fs_.fill();
-    // The first statement after the disk fills either runs on the server
-    // with its completion withheld (its record could not be written), or is
-    // refused before it runs (the session's opening record already failed).
-    let first = insert(2);
-    assert!(!first.success(), "{first}");
+    // Records go on fitting into pages the WAL already has for a while; the
+    // first statement whose record needs new space either runs on the
+    // server with its completion withheld (its record could not be
+    // written), or is refused before it runs (an earlier record failed).
+    let mut failing = 2;
+    let first = loop {
+        let out = insert(failing);
+        if !out.success() {
+            break out;
+        }
+        assert!(
+            failing < 2000,
+            "statements kept being recorded on a full disk"
+        );
+        failing += 1;
+    };
     assert!(
         first.stderr.contains("could not be written") || first.stderr.contains("cannot write"),
         "{first}"
     );
     // From then on statements are refused before they reach the server.
-    let refused = insert(3);
+    let refused_n = failing + 1;
+    let refused = insert(refused_n);
     assert!(refused.stderr.contains("refused until it can"), "{refused}");
-    let rows =
-        s.pg.psql_admin("SELECT string_agg(n::text, ',' ORDER BY n) FROM public.full_disk");
-    assert!(!rows.contains('3'), "the refused insert ran: {rows}");
-    let second_ran = rows.contains('2');
+    let rows: Vec<u32> =
+        s.pg.psql_admin("SELECT string_agg(n::text, ',' ORDER BY n) FROM public.full_disk")
+            .split(',')
+            .filter_map(|n| n.parse().ok())
+            .collect();
+    assert!(
+        !rows.contains(&refused_n),
+        "the refused insert ran: {rows:?}"
+    );
+    let failing_ran = rows.contains(&failing);
     std::fs::remove_file(&filler).expect("freeing space");
+    let recovered_n = refused_n + 1;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let again = insert(4);
+        let again = insert(recovered_n);
         if again.success() {
             break;
         }
@@ -335,7 +354,7 @@ fn a_full_store_refuses_statements_and_recovers_by_itself() {
     let report = store.verify().expect("verify runs");
     assert!(report.is_ok(), "{:?}", report.problems);
     let recorded: Vec<String> = statements(&db).into_iter().map(|r| r.text).collect();
-    for n in [1, 4] {
+    for n in (1..failing).chain([recovered_n]) {
         assert!(
             recorded.contains(&format!("INSERT INTO full_disk VALUES ({n})")),
             "insert {n} is not recorded: {recorded:?}"
@@ -343,9 +362,9 @@ fn a_full_store_refuses_statements_and_recovers_by_itself() {
     }
     // What ran is recorded, once the store could write again.
     assert_eq!(
-        recorded.contains(&"INSERT INTO full_disk VALUES (2)".to_owned()),
-        second_ran,
-        "insert 2 ran: {second_ran}; recorded: {recorded:?}"
+        recorded.contains(&format!("INSERT INTO full_disk VALUES ({failing})")),
+        failing_ran,
+        "insert {failing} ran: {failing_ran}; recorded: {recorded:?}"
     );
     drop(store);
     s.finish();
