@@ -85,7 +85,7 @@ pub struct Shared {
     /// Writes session records (None when `[recording] enabled = false`).
     pub recorder: Option<crate::audit::writer::Writer>,
     /// Where result columns come from, per target (for masking).
-    pub mask_catalogs: crate::masking::phases::Catalogs,
+    pub mask_catalogs: crate::masking::catalog::Catalogs,
 }
 
 impl Shared {

@@ -20,6 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::rules::IdentityMasks;
 use crate::upstream::{SideConnection, SideLogin, TextRows};
 
 /// A column as mask rules name it.
@@ -514,6 +515,45 @@ impl TargetCatalog {
             "read the masking catalog"
         );
         Ok(snapshot)
+    }
+}
+
+/// The catalogs of every target sessions have reached, by server address,
+/// database and the mask patterns' name filter.
+#[derive(Default)]
+pub struct Catalogs {
+    targets: Mutex<
+        std::collections::HashMap<(std::net::SocketAddr, String, String), Arc<TargetCatalog>>,
+    >,
+}
+
+impl Catalogs {
+    pub fn for_target(
+        &self,
+        address: std::net::SocketAddr,
+        database: &str,
+        masks: &IdentityMasks,
+        max_age: std::time::Duration,
+    ) -> Arc<TargetCatalog> {
+        let globs: Vec<String> = masks
+            .column_name_globs()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let regex = super::catalog::names_regex(&globs);
+        let key = (
+            address,
+            database.to_owned(),
+            regex.clone().unwrap_or_default(),
+        );
+        let mut targets = self.targets.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(targets.entry(key).or_insert_with(|| {
+            // Candidates are columns some rule's column part could match;
+            // whose rules apply is decided per session.
+            let masks = masks.clone();
+            let matches = move |name: &str| masks.may_mask_column_name(name);
+            Arc::new(TargetCatalog::new(regex, Box::new(matches), max_age))
+        }))
     }
 }
 

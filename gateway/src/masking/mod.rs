@@ -12,6 +12,7 @@
 //! configuration for operators.
 
 pub mod catalog;
+mod check;
 pub mod copy_plan;
 pub mod copy_text;
 pub mod detectors;
