@@ -56,11 +56,9 @@ pub struct MaskingPhases {
     /// The last plan made, for the columns and catalog snapshot it was made
     /// with (a prepared statement's columns outlive snapshots).
     row_plan: Option<RowPlan>,
-    /// Whether the rows of the result being answered need rewriting;
-    /// unknown (so yes) until its columns are described.
-    current_rewrites: Option<bool>,
-    /// The result being answered: its columns and their plan.
-    current: Option<(Columns, Arc<[Cell]>)>,
+    /// A result is being answered and `row_plan` is its own: until its
+    /// columns are described, every row is read.
+    described: bool,
     copy: Option<CopyPlan>,
     /// The inner phases held the request being held (so it is told the
     /// outcome).
@@ -79,6 +77,8 @@ struct RowPlan {
     columns: Columns,
     snapshot: Option<Arc<Snapshot>>,
     cells: Arc<[Cell]>,
+    /// Some cell is not passed as it is.
+    rewrites: bool,
 }
 
 /// What happens to one column's cells.
@@ -103,12 +103,11 @@ impl MaskingPhases {
         search_path: &[String],
         catalog: Arc<TargetCatalog>,
     ) -> Self {
-        let text_detectors = if !masks.detectors().is_empty() {
-            masks.detectors().clone()
-        } else if masks.has_column_rules() {
+        // The phase exists only for an identity with masks or detectors.
+        let text_detectors = if masks.detectors().is_empty() {
             DetectorSet::new(KindSet::all())
         } else {
-            DetectorSet::new(KindSet::default())
+            masks.detectors().clone()
         };
         Self {
             inner,
@@ -121,8 +120,7 @@ impl MaskingPhases {
             text_detectors,
             in_flight: VecDeque::new(),
             row_plan: None,
-            current_rewrites: None,
-            current: None,
+            described: false,
             copy: None,
             inner_held: false,
             scratch: Vec::new(),
@@ -226,6 +224,7 @@ impl MaskingPhases {
             columns: Arc::clone(columns),
             snapshot,
             cells: Arc::clone(&plan),
+            rewrites: plan.iter().any(|c| !matches!(c, Cell::Pass)),
         });
         plan
     }
@@ -324,9 +323,8 @@ impl Phases for MaskingPhases {
     }
 
     fn result_description(&mut self, columns: &Columns) {
-        let plan = self.plan_for(columns);
-        self.current_rewrites = Some(plan.iter().any(|c| !matches!(c, Cell::Pass)));
-        self.current = Some((Arc::clone(columns), plan));
+        self.plan_for(columns);
+        self.described = true;
         self.inner.result_description(columns);
     }
 
@@ -335,8 +333,7 @@ impl Phases for MaskingPhases {
     }
 
     fn wants_next_row(&self) -> bool {
-        // Rows of a result whose columns were not described are read.
-        self.current_rewrites.unwrap_or(true)
+        !self.described || self.row_plan.as_ref().is_none_or(|plan| plan.rewrites)
     }
 
     fn rewrite_row(
@@ -346,8 +343,10 @@ impl Phases for MaskingPhases {
         out: &mut BytesMut,
     ) -> bool {
         let plan = match columns {
-            Some(columns) => match &self.current {
-                Some((described, plan)) if Arc::ptr_eq(described, columns) => Arc::clone(plan),
+            Some(columns) => match &self.row_plan {
+                Some(plan) if self.described && Arc::ptr_eq(&plan.columns, columns) => {
+                    Arc::clone(&plan.cells)
+                }
                 _ => self.plan_for(columns),
             },
             // The gateway could not learn the result's shape: nothing that
@@ -484,7 +483,7 @@ impl Phases for MaskingPhases {
     }
 
     fn command_complete(&mut self, tag: &str) {
-        self.current_rewrites = None;
+        self.described = false;
         if is_schema_change(tag) {
             self.catalog.invalidate();
         }
@@ -492,12 +491,12 @@ impl Phases for MaskingPhases {
     }
 
     fn server_error(&mut self, sqlstate: &str, message: &str) {
-        self.current_rewrites = None;
+        self.described = false;
         self.inner.server_error(sqlstate, message);
     }
 
     fn finished(&mut self, how: Finish) {
-        self.current_rewrites = None;
+        self.described = false;
         self.in_flight.pop_front();
         self.copy = None;
         self.inner.finished(how);
