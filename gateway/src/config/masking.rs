@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use super::{file, ConfigError, Identity, Validator};
 use crate::masking::{
-    rules::COLUMN_USES, ColumnPattern, DetectRule, HashKey, Kind, KindSet, Mask, MaskPolicy,
+    rules::allowable_uses, ColumnPattern, DetectRule, HashKey, Kind, KindSet, Mask, MaskPolicy,
     MaskRule,
 };
 
@@ -92,12 +92,15 @@ impl Validator<'_> {
                 if let Some(bad) = list
                     .get_ref()
                     .iter()
-                    .find(|u| !COLUMN_USES.contains(&u.as_str()))
+                    .find(|u| !allowable_uses().any(|known| known == u.as_str()))
                 {
                     return Err(self.error(
                         &list,
                         "allow_uses",
-                        format!("unknown use \"{bad}\"; any of: {}", COLUMN_USES.join(", ")),
+                        format!(
+                            "unknown use \"{bad}\"; any of: {}",
+                            allowable_uses().collect::<Vec<_>>().join(", ")
+                        ),
                     ));
                 }
                 list.into_inner()

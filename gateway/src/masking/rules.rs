@@ -13,11 +13,16 @@ use super::{
 };
 use crate::policy::rules::{Glob, Subjects};
 
-/// The uses of a masked column, beyond a plain output column, that a rule
-/// can allow (`allow_uses`). Each lets an agent learn something about the
-/// values without seeing them (a filter answers yes/no value by value), so
-/// each is refused unless allowed.
-pub const COLUMN_USES: [&str; 6] = ["filter", "join", "sort", "group", "aggregate", "expression"];
+/// The names of the uses of a masked column, beyond a plain output column,
+/// that a rule can allow (`allow_uses`): the static check's allowable uses.
+/// Each lets an agent learn something about the values without seeing them
+/// (a filter answers yes/no value by value), so each is refused unless allowed.
+pub fn allowable_uses() -> impl Iterator<Item = &'static str> {
+    super::uses::Use::ALL
+        .into_iter()
+        .filter(|u| u.allowable())
+        .map(|u| u.name())
+}
 
 /// `schema.table.column`, `table.column` (any schema) or `column` (any
 /// table or view), each part a `*` glob. Matching is exact otherwise, as
@@ -98,7 +103,7 @@ pub struct MaskRule {
     pub mask: Mask,
     /// Who sees the real values.
     pub exempt: Subjects,
-    /// Names from `COLUMN_USES`.
+    /// Names from `allowable_uses`.
     pub allowed_uses: Vec<String>,
 }
 
@@ -117,7 +122,7 @@ impl MaskRule {
         self.exempt.covers(identity, groups)
     }
 
-    /// Whether a masked column may be used this way (a `COLUMN_USES` name).
+    /// Whether a masked column may be used this way (an `allowable_uses` name).
     pub fn allows_use(&self, use_name: &str) -> bool {
         self.allowed_uses.iter().any(|u| u == use_name)
     }
