@@ -103,9 +103,8 @@ impl Engine {
                     }
                 }
             }
-            be::DATA_ROW => {
-                self.announce_execute_columns();
-            }
+            // A row's Execute columns were announced before it was framed.
+            be::DATA_ROW => {}
             be::COPY_DONE => self.copy = CopyMode::None,
             be::COPY_OUT_RESPONSE
             | be::COPY_BOTH_RESPONSE
@@ -162,7 +161,6 @@ impl Engine {
                 }
             }
             be::DATA_ROW => {
-                self.announce_execute_columns();
                 let columns = match self.expected.front() {
                     Some(Expect::Execute { columns, .. }) => columns.get().cloned(),
                     _ => self.current.clone(),

@@ -188,35 +188,27 @@ impl MaskingPhases {
                 return Arc::clone(&plan.cells);
             }
         }
+        let has_column_rules = self.checker.masks.has_column_rules();
+        let detects = !self.checker.masks.detectors().is_empty();
         let plan: Arc<[Cell]> = columns
             .iter()
             .map(|field| {
                 let origin = match (&snapshot, field.table_oid) {
                     (_, 0) => None,
-                    (Some(snapshot), oid) => snapshot.origin(oid, field.column).cloned(),
+                    (Some(snapshot), oid) => snapshot.origin(oid, field.column),
                     // No catalog could be read: nothing from a table passes.
-                    (None, _) if self.checker.masks.has_column_rules() => {
-                        return Cell::Null;
-                    }
+                    (None, _) if has_column_rules => return Cell::Null,
                     (None, _) => None,
                 };
-                let masked = origin
-                    .as_ref()
-                    .and_then(|o| self.checker.rule_for(o))
-                    .cloned();
-                match (origin, masked) {
-                    (Some(origin), Some(_)) if origin.derived => Cell::Null,
-                    (Some(_), Some(rule)) => Cell::Mask {
+                match origin.and_then(|o| Some((o, self.checker.rule_for(o)?))) {
+                    Some((origin, _)) if origin.derived => Cell::Null,
+                    Some((_, rule)) => Cell::Mask {
                         mask: rule.mask.clone(),
                         type_oid: field.type_oid,
                         binary: field.format == 1,
                     },
-                    _ if !self.checker.masks.detectors().is_empty()
-                        && is_text_type(field.type_oid) =>
-                    {
-                        Cell::Detect
-                    }
-                    _ => Cell::Pass,
+                    None if detects && is_text_type(field.type_oid) => Cell::Detect,
+                    None => Cell::Pass,
                 }
             })
             .collect();
