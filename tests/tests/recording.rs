@@ -302,42 +302,44 @@ fn a_full_store_refuses_statements_and_recovers_by_itself() {
     };
     insert(1).expect_success("an insert with room to record it");
     let filler = fs_.fill();
-    // Records go on fitting into pages the WAL already has for a while; the
-    // first statement whose record needs new space either runs on the
-    // server with its completion withheld (its record could not be
-    // written), or is refused before it runs (an earlier record failed).
-    let mut failing = 2;
-    let first = loop {
-        let out = insert(failing);
-        if !out.success() {
-            break out;
+    // Records go on fitting into pages the WAL already has for a while (and
+    // again whenever a checkpoint lets the WAL start over). A statement
+    // whose record needs new space either runs on the server with its
+    // completion withheld (its record could not be written), or, once the
+    // store is marked unwritable, is refused before it reaches the server.
+    // Insert until both have been seen.
+    let (mut acknowledged, mut withheld, mut refused) = (vec![1], Vec::new(), Vec::new());
+    let mut n = 1;
+    while withheld.is_empty() || refused.is_empty() {
+        n += 1;
+        assert!(n < 2000, "no refusal on a full disk: {withheld:?} withheld");
+        let out = insert(n);
+        if out.success() {
+            acknowledged.push(n);
+        } else if out.stderr.contains("refused until it can") {
+            assert!(
+                !withheld.is_empty(),
+                "refused before any record failed: {out}"
+            );
+            refused.push(n);
+        } else {
+            assert!(
+                out.stderr.contains("could not be written") || out.stderr.contains("cannot write"),
+                "{out}"
+            );
+            withheld.push(n);
         }
-        assert!(
-            failing < 2000,
-            "statements kept being recorded on a full disk"
-        );
-        failing += 1;
-    };
-    assert!(
-        first.stderr.contains("could not be written") || first.stderr.contains("cannot write"),
-        "{first}"
-    );
-    // From then on statements are refused before they reach the server.
-    let refused_n = failing + 1;
-    let refused = insert(refused_n);
-    assert!(refused.stderr.contains("refused until it can"), "{refused}");
+    }
     let rows: Vec<u32> =
         s.pg.psql_admin("SELECT string_agg(n::text, ',' ORDER BY n) FROM public.full_disk")
             .split(',')
             .filter_map(|n| n.parse().ok())
             .collect();
-    assert!(
-        !rows.contains(&refused_n),
-        "the refused insert ran: {rows:?}"
-    );
-    let failing_ran = rows.contains(&failing);
+    for n in &refused {
+        assert!(!rows.contains(n), "refused insert {n} ran: {rows:?}");
+    }
     std::fs::remove_file(&filler).expect("freeing space");
-    let recovered_n = refused_n + 1;
+    let recovered_n = n + 1;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let again = insert(recovered_n);
@@ -354,18 +356,19 @@ fn a_full_store_refuses_statements_and_recovers_by_itself() {
     let report = store.verify().expect("verify runs");
     assert!(report.is_ok(), "{:?}", report.problems);
     let recorded: Vec<String> = statements(&db).into_iter().map(|r| r.text).collect();
-    for n in (1..failing).chain([recovered_n]) {
-        assert!(
-            recorded.contains(&format!("INSERT INTO full_disk VALUES ({n})")),
-            "insert {n} is not recorded: {recorded:?}"
-        );
+    let is_recorded = |n: u32| recorded.contains(&format!("INSERT INTO full_disk VALUES ({n})"));
+    for &n in acknowledged.iter().chain([&recovered_n]) {
+        assert!(is_recorded(n), "insert {n} is not recorded: {recorded:?}");
     }
     // What ran is recorded, once the store could write again.
-    assert_eq!(
-        recorded.contains(&format!("INSERT INTO full_disk VALUES ({failing})")),
-        failing_ran,
-        "insert {failing} ran: {failing_ran}; recorded: {recorded:?}"
-    );
+    for &n in &withheld {
+        assert_eq!(
+            is_recorded(n),
+            rows.contains(&n),
+            "insert {n} ran: {}; recorded: {recorded:?}",
+            rows.contains(&n)
+        );
+    }
     drop(store);
     s.finish();
     drop(fs_);
