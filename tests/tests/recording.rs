@@ -318,10 +318,6 @@ fn a_full_store_refuses_statements_and_recovers_by_itself() {
         if out.success() {
             acknowledged.push(n);
         } else if out.stderr.contains("refused until it can") {
-            assert!(
-                !withheld.is_empty(),
-                "refused before any record failed: {out}"
-            );
             refused.push(n);
         } else {
             assert!(
