@@ -298,8 +298,11 @@ fn start_recorder(
     }
     let store = recording.store.clone();
     let retention = recording.retention_secs.map(std::time::Duration::from_secs);
-    let writer = crate::audit::writer::Writer::start(move || crate::audit::open(&store), retention)
-        .map_err(|e| anyhow::anyhow!("opening the recording store {:?}: {e}", recording.store))?;
+    let writer = crate::audit::writer::Writer::start(
+        move || crate::audit::open_for_appending(&store),
+        retention,
+    )
+    .map_err(|e| anyhow::anyhow!("opening the recording store {:?}: {e}", recording.store))?;
     info!(store = ?recording.store, "recording sessions");
     Ok(Some(writer))
 }

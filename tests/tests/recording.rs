@@ -285,7 +285,7 @@ fn acknowledged_survive_sigkill(backend: Backend) {
 
 #[test]
 fn a_full_store_refuses_statements_and_recovers_by_itself() {
-    let fs_ = SmallFs::mount("4m");
+    let fs_ = SmallFs::mount("16m");
     let db = fs_.path().join("audit.db");
     let s = start(&format!("\n[recording]\npath = \"{}\"\n", db.display()));
     s.pg.psql_admin(&format!(

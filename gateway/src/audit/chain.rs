@@ -182,34 +182,55 @@ impl CheckpointRow {
 /// the new heads after `last_checkpoint`.
 pub fn seal_batch<E>(
     events: &[Event],
-    mut head_of: impl FnMut(&str) -> Result<Option<Head>, E>,
+    head_of: impl FnMut(&Event) -> Result<Option<Head>, E>,
     last_checkpoint: Option<&CheckpointHead>,
     now_us: i64,
 ) -> Result<(Vec<RecordRow>, CheckpointRow), E> {
-    let mut heads: BTreeMap<String, Option<Head>> = BTreeMap::new();
+    let rows = seal_records(events, head_of)?;
+    let checkpoint = checkpoint_after(&rows, last_checkpoint, now_us);
+    Ok((rows, checkpoint))
+}
+
+/// Chains each event after its session's current head: `head_of` is asked once per
+/// session (with the session's first event in the batch), later events follow within
+/// the batch.
+pub fn seal_records<E>(
+    events: &[Event],
+    mut head_of: impl FnMut(&Event) -> Result<Option<Head>, E>,
+) -> Result<Vec<RecordRow>, E> {
+    let mut heads: BTreeMap<&str, Head> = BTreeMap::new();
     let mut rows = Vec::with_capacity(events.len());
     for event in events {
         let id = event.session_id();
         let prev = match heads.get(id) {
-            Some(head) => head.clone(),
-            None => head_of(id)?,
+            Some(head) => Some(head.clone()),
+            None => head_of(event)?,
         };
         let row = RecordRow::seal(event, prev.as_ref());
-        heads.insert(id.to_string(), Some(row.head()));
+        heads.insert(id, row.head());
         rows.push(row);
     }
-    let heads: Heads = heads
-        .into_iter()
-        .filter_map(|(id, head)| Some((id, head?)))
+    Ok(rows)
+}
+
+/// The checkpoint after `last_checkpoint` naming the last head of each session in
+/// `rows` (sealed in order).
+pub fn checkpoint_after(
+    rows: &[RecordRow],
+    last_checkpoint: Option<&CheckpointHead>,
+    now_us: i64,
+) -> CheckpointRow {
+    let heads: Heads = rows
+        .iter()
+        .map(|row| (row.session_id.clone(), row.head()))
         .collect();
-    let checkpoint = CheckpointRow::seal(
+    CheckpointRow::seal(
         last_checkpoint,
         now_us,
         CHECKPOINT_APPEND,
         &heads,
         &Heads::new(),
-    );
-    Ok((rows, checkpoint))
+    )
 }
 
 /// Where a session's chain starts.

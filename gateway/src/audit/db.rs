@@ -2,7 +2,7 @@
 //! with `$1`-style parameters, and rows of integers and text. Both back ends provide
 //! exactly this, so the chain, the listing and retention are written once.
 
-use super::{heads::HeadCache, store::StoreError};
+use super::{heads::HeadCache, record::Event, store::StoreError};
 
 /// A parameter or a column value. Integer columns are 64-bit in both back ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +92,19 @@ pub trait Backend {
 
     /// The chain heads of the sessions this store appends to (see [`super::heads`]).
     fn heads(&self) -> &HeadCache;
+
+    /// Stores `events`, durable when it returns (see [`super::AuditStore::append`]).
+    fn append_events(&mut self, events: &[Event]) -> Result<(), StoreError>;
+
+    /// Puts appended records that are durable but not yet in the tables there.
+    fn settle(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// How many appended records are not yet in the tables.
+    fn unsettled(&self) -> usize {
+        0
+    }
 }
 
 /// Runs `f` in a transaction and returns what it produced.

@@ -22,26 +22,69 @@ struct IndexChange<'a> {
     closed_us: Option<i64>,
 }
 
+/// What the listing index needs of one record: kept beside records the SQLite store
+/// has journaled but not yet put in its tables, instead of the whole event.
+pub enum Fact {
+    Opened(SessionOpened),
+    Statement {
+        session_id: String,
+        started_at_us: i64,
+        decision: String,
+    },
+    Closed {
+        session_id: String,
+        at_us: i64,
+    },
+}
+
+impl Fact {
+    pub fn of(event: &Event) -> Self {
+        match event {
+            Event::Opened(e) => Fact::Opened(e.clone()),
+            Event::Statement(e) => Fact::Statement {
+                session_id: e.session_id.clone(),
+                started_at_us: e.started_at_us,
+                decision: e.decision.clone(),
+            },
+            Event::Closed(e) => Fact::Closed {
+                session_id: e.session_id.clone(),
+                at_us: e.at_us,
+            },
+        }
+    }
+
+    fn session_id(&self) -> &str {
+        match self {
+            Fact::Opened(e) => &e.session_id,
+            Fact::Statement { session_id, .. } | Fact::Closed { session_id, .. } => session_id,
+        }
+    }
+}
+
 /// Keeps the listing index (`sessions`) in step with the records: at most three
 /// statements per session per batch. It is derived data, not part of the chain:
 /// `sessions show` and `verify` read the records themselves.
-pub fn update(tx: &dyn Tx, events: &[Event]) -> Result<(), StoreError> {
+pub fn update(tx: &dyn Tx, facts: &[Fact]) -> Result<(), StoreError> {
     let mut changes: BTreeMap<&str, IndexChange> = BTreeMap::new();
-    for event in events {
-        let change = changes.entry(event.session_id()).or_default();
-        match event {
-            Event::Opened(e) => change.opened = Some(e),
-            Event::Statement(e) => {
-                change.first_statement_us.get_or_insert(e.started_at_us);
+    for fact in facts {
+        let change = changes.entry(fact.session_id()).or_default();
+        match fact {
+            Fact::Opened(e) => change.opened = Some(e),
+            Fact::Statement {
+                started_at_us,
+                decision,
+                ..
+            } => {
+                change.first_statement_us.get_or_insert(*started_at_us);
                 change.statements += 1;
-                match e.decision.as_str() {
+                match decision.as_str() {
                     "allowed" => change.allowed += 1,
                     "refused" => change.refused += 1,
                     "needs approval" => change.needs_approval += 1,
                     _ => {}
                 }
             }
-            Event::Closed(e) => change.closed_us = Some(e.at_us),
+            Fact::Closed { at_us, .. } => change.closed_us = Some(*at_us),
         }
     }
     for (id, change) in changes {

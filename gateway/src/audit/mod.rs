@@ -9,6 +9,7 @@ pub mod chain;
 mod db;
 mod heads;
 mod index;
+mod journal;
 mod ops;
 pub mod postgres;
 pub mod record;
@@ -31,7 +32,21 @@ pub use sqlite::SqliteStore;
 pub use store::{AuditStore, SessionDetail, SessionFilter, SessionSummary, StoreError};
 pub use verify::{Problem, ProblemKind, VerifyReport};
 
-/// Opens the store the configuration names.
+/// Opens the store the configuration names, for the daemon to append to.
+pub fn open_for_appending(
+    store: &crate::config::RecordingStore,
+) -> Result<Box<dyn AuditStore>, StoreError> {
+    Ok(match store {
+        crate::config::RecordingStore::Sqlite { path } => {
+            Box::new(SqliteStore::open_for_appending(path)?)
+        }
+        crate::config::RecordingStore::Postgres { conninfo } => {
+            Box::new(PostgresStore::connect(conninfo)?)
+        }
+    })
+}
+
+/// Opens the store the configuration names (to read, or purge).
 pub fn open(store: &crate::config::RecordingStore) -> Result<Box<dyn AuditStore>, StoreError> {
     Ok(match store {
         crate::config::RecordingStore::Sqlite { path } => Box::new(SqliteStore::open(path)?),

@@ -5,9 +5,13 @@
 use std::io::Write;
 
 use super::{
-    chain::{seal_batch, CheckpointHead, CheckpointRow, Head, Heads, RecordRow, CHECKPOINT_PURGE},
+    chain::{
+        checkpoint_after, seal_records, CheckpointHead, CheckpointRow, Head, Heads, RecordRow,
+        CHECKPOINT_PURGE,
+    },
     db::{query_all, with_tx, Access, Backend, Row, Tx, Value},
-    index,
+    heads::HeadCache,
+    index::{self, Fact},
     record::Event,
     store::{now_us, AuditStore, SessionDetail, SessionFilter, SessionSummary, StoreError},
     verify::{Verifier, VerifyReport},
@@ -53,23 +57,16 @@ pub fn migrate(
     })
 }
 
+/// Seals and writes `events` in one transaction, durable when it commits.
 pub fn append(backend: &dyn Backend, events: &[Event]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
     let heads = backend.heads();
     let written = with_tx(backend, Access::Write, |tx| {
-        let last = last_checkpoint(tx)?;
-        let head_of = |id: &str| match heads.get(id) {
-            Some(head) => Ok(Some(head)),
-            None => session_head(tx, id),
-        };
-        let (rows, checkpoint) = seal_batch(events, head_of, last.as_ref(), now_us())?;
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            insert_records(tx, chunk)?;
-        }
-        index::update(tx, events)?;
-        insert_checkpoint(tx, &checkpoint)?;
+        let rows = seal_records(events, |event| head_before(heads, tx, event))?;
+        let facts: Vec<Fact> = events.iter().map(Fact::of).collect();
+        write_rows(tx, &rows, &facts)?;
         Ok(rows)
     });
     match written {
@@ -81,6 +78,54 @@ pub fn append(backend: &dyn Backend, events: &[Event]) -> Result<(), StoreError>
             heads.forget();
             Err(e)
         }
+    }
+}
+
+/// Chains `events` after their sessions' heads, reading from the store (in a read
+/// transaction) only the heads the cache does not hold.
+pub fn seal(backend: &dyn Backend, events: &[Event]) -> Result<Vec<RecordRow>, StoreError> {
+    let heads = backend.heads();
+    if !needs_stored_heads(heads, events) {
+        return seal_records(events, |e| Ok(cached_head(heads, e).flatten()));
+    }
+    with_tx(backend, Access::Read, |tx| {
+        seal_records(events, |event| head_before(heads, tx, event))
+    })
+}
+
+/// Inserts sealed records, what the listing needs of them, and the checkpoint naming
+/// their sessions' new heads.
+pub fn write_rows(tx: &dyn Tx, rows: &[RecordRow], facts: &[Fact]) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let last = last_checkpoint(tx)?;
+    let checkpoint = checkpoint_after(rows, last.as_ref(), now_us());
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        insert_records(tx, chunk)?;
+    }
+    index::update(tx, facts)?;
+    insert_checkpoint(tx, &checkpoint)
+}
+
+/// Whether sealing `events` reads a head from the store (the cache lacks one).
+pub fn needs_stored_heads(heads: &HeadCache, events: &[Event]) -> bool {
+    events.iter().any(|e| cached_head(heads, e).is_none())
+}
+
+/// The head `event` chains after, when the cache knows it: a session's opening record
+/// starts its chain.
+fn cached_head(heads: &HeadCache, event: &Event) -> Option<Option<Head>> {
+    match event {
+        Event::Opened(_) => Some(None),
+        _ => heads.get(event.session_id()).map(Some),
+    }
+}
+
+fn head_before(heads: &HeadCache, tx: &dyn Tx, event: &Event) -> Result<Option<Head>, StoreError> {
+    match cached_head(heads, event) {
+        Some(head) => Ok(head),
+        None => session_head(tx, event.session_id()),
     }
 }
 
@@ -338,7 +383,15 @@ fn session_head(tx: &dyn Tx, id: &str) -> Result<Option<Head>, StoreError> {
 /// Every back end is a store through the same operations.
 impl<B: Backend + Send> AuditStore for B {
     fn append(&mut self, events: &[Event]) -> Result<(), StoreError> {
-        append(self, events)
+        self.append_events(events)
+    }
+
+    fn settle(&mut self) -> Result<(), StoreError> {
+        Backend::settle(self)
+    }
+
+    fn unsettled(&self) -> usize {
+        Backend::unsettled(self)
     }
 
     fn sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionSummary>, StoreError> {
@@ -362,6 +415,8 @@ impl<B: Backend + Send> AuditStore for B {
     }
 
     fn purge_before(&mut self, cutoff_us: i64) -> Result<u64, StoreError> {
+        // Sessions are purged whole: none may have records still on their way.
+        Backend::settle(self)?;
         purge_before(self, cutoff_us)
     }
 }

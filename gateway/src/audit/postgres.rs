@@ -18,6 +18,7 @@ use super::{
     db::{Access, Backend, Row, Tx, Value},
     heads::HeadCache,
     ops,
+    record::Event,
     store::StoreError,
 };
 
@@ -148,6 +149,12 @@ impl Backend for PostgresStore {
 
     fn heads(&self) -> &HeadCache {
         &self.heads
+    }
+
+    fn append_events(&mut self, events: &[Event]) -> Result<(), StoreError> {
+        // Gateways sharing the store serialise on its checkpoint chain: each batch is
+        // sealed and written inside one transaction.
+        ops::append(self, events)
     }
 }
 

@@ -87,7 +87,6 @@ impl RecordedPhases {
     }
 
     fn start(&mut self, text: &str, decision: &str, error: Option<&GatewayError>) {
-        self.writer.statement_started();
         self.pending.push_back(Pending {
             record: StatementRecord {
                 session_id: self.session_id.clone(),
@@ -325,7 +324,6 @@ impl Phases for RecordedPhases {
 
     fn finished(&mut self, how: Finish) {
         if let Some(mut done) = self.pending.pop_front() {
-            self.writer.statements_ended(1);
             let record = &mut done.record;
             let now = now_us();
             record.duration_us = now - record.started_at_us;
@@ -381,7 +379,6 @@ impl Phases for RecordedPhases {
 
 impl Drop for RecordedPhases {
     fn drop(&mut self) {
-        self.writer.statements_ended(self.pending.len());
         self.writer.write_later(vec![Event::Closed(SessionClosed {
             session_id: self.session_id.clone(),
             at_us: now_us(),

@@ -13,15 +13,20 @@ use std::{
 use rusqlite::{types::ValueRef, Connection, ErrorCode};
 
 use super::{
-    db::{Access, Backend, Row, Tx, Value},
+    chain::RecordRow,
+    db::{query_all, with_tx, Access, Backend, Row, Tx, Value},
     heads::HeadCache,
+    index::Fact,
+    journal::{self, Journal},
     ops,
+    record::Event,
     store::StoreError,
     wal::Checkpointer,
 };
 
 /// Schema migrations, in order; `schema_version` holds how many have run.
-const MIGRATIONS: &[&str] = &["
+const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE records (
         id INTEGER PRIMARY KEY,
         session_id TEXT NOT NULL,
@@ -57,7 +62,12 @@ const MIGRATIONS: &[&str] = &["
     );
     CREATE INDEX sessions_opened ON sessions (opened_us);
     CREATE INDEX sessions_closed ON sessions (closed_us);
-"];
+",
+    "
+    CREATE TABLE journal_taken (frame BIGINT NOT NULL);
+    INSERT INTO journal_taken (frame) VALUES (0);
+",
+];
 
 pub struct SqliteStore {
     conn: Connection,
@@ -67,6 +77,17 @@ pub struct SqliteStore {
     spellings: RefCell<HashMap<String, String>>,
     /// Moves the WAL into the database file; stops with the store.
     checkpointer: Option<Checkpointer>,
+    /// The daemon's store: appends go to the journal first.
+    journaled: Option<Journaled>,
+}
+
+/// The journal and the records it holds that the tables do not yet.
+struct Journaled {
+    journal: Journal,
+    rows: Vec<RecordRow>,
+    facts: Vec<Fact>,
+    /// The last frame written.
+    frame: u64,
 }
 
 /// Prepared statements kept: one multi-row INSERT per batch size, besides the fixed ones.
@@ -74,8 +95,33 @@ const STATEMENT_CACHE: usize = 96;
 
 impl SqliteStore {
     /// Opens (or creates, mode 0600, with its directory) the store at `path` and brings
-    /// its schema up to date.
+    /// its schema up to date. Records a stopped daemon left in the journal are put in
+    /// the tables first (when no daemon holds the journal; if that fails, a warning).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut store = Self::open_tables(path)?;
+        let journal = journal::path_for(path);
+        if journal.exists() {
+            if let Err(e) = store.take_journal(&journal, false) {
+                tracing::warn!(journal = %journal.display(), reason = %e, "records in the journal could not be put in the store; reading without them");
+            }
+        }
+        Ok(store)
+    }
+
+    /// Opens the store for the daemon: records are appended to the journal (created
+    /// beside the database) and reach the tables when [`AuditStore::settle`]d. Fails
+    /// when another process appends to the store.
+    pub fn open_for_appending(path: &Path) -> Result<Self, StoreError> {
+        let mut store = Self::open_tables(path)?;
+        store.take_journal(&journal::path_for(path), true)?;
+        store
+            .conn
+            .execute_batch("PRAGMA synchronous = NORMAL")
+            .map_err(map_err)?;
+        Ok(store)
+    }
+
+    fn open_tables(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::DirBuilder::new()
                 .recursive(true)
@@ -110,6 +156,7 @@ impl SqliteStore {
             heads: HeadCache::default(),
             spellings: RefCell::default(),
             checkpointer: None,
+            journaled: None,
         };
         ops::migrate(&store, "", MIGRATIONS)?;
         // Off the commit path (see `wal`), unless no thread could take it over.
@@ -154,6 +201,163 @@ impl Backend for SqliteStore {
 
     fn heads(&self) -> &HeadCache {
         &self.heads
+    }
+
+    fn append_events(&mut self, events: &[Event]) -> Result<(), StoreError> {
+        if self.journaled.is_none() {
+            return ops::append(self, events);
+        }
+        self.append_to_journal(events)
+    }
+
+    fn settle(&mut self) -> Result<(), StoreError> {
+        let restart = self
+            .journaled
+            .as_ref()
+            .is_some_and(|j| j.journal.used() > j.journal.size() / 2);
+        self.settle_journal(restart)
+    }
+
+    fn unsettled(&self) -> usize {
+        self.journaled.as_ref().map_or(0, |j| j.rows.len())
+    }
+}
+
+/// The journal path (see [`super::journal`]).
+impl SqliteStore {
+    fn append_to_journal(&mut self, events: &[Event]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        // A head the cache lacks is read from the tables, which must hold every
+        // journaled record first.
+        if self.unsettled() > 0 && ops::needs_stored_heads(&self.heads, events) {
+            self.settle_journal(false)?;
+        }
+        let rows = ops::seal(self, events)?;
+        let fits = self
+            .journaled
+            .as_ref()
+            .is_some_and(|j| j.journal.fits(&rows));
+        if !fits {
+            self.settle_journal(true)?;
+        }
+        let journaled = self.journaled.as_mut().expect("a journaled store");
+        journaled.frame = journaled.journal.append(&rows)?;
+        self.heads.committed(events, &rows);
+        journaled.facts.extend(events.iter().map(Fact::of));
+        journaled.rows.extend(rows);
+        Ok(())
+    }
+
+    /// Writes the journaled records into the tables in one transaction, with the
+    /// number of the last frame they came from. With `restart`, the commit is synced
+    /// and the journal starts over.
+    fn settle_journal(&mut self, restart: bool) -> Result<(), StoreError> {
+        let Some(journaled) = self.journaled.take() else {
+            return Ok(());
+        };
+        let outcome =
+            self.write_journaled(&journaled.rows, &journaled.facts, journaled.frame, restart);
+        let mut journaled = journaled;
+        if outcome.is_ok() {
+            journaled.rows.clear();
+            journaled.facts.clear();
+            if restart {
+                journaled.journal.restart();
+            }
+        }
+        self.journaled = Some(journaled);
+        outcome
+    }
+
+    fn write_journaled(
+        &self,
+        rows: &[RecordRow],
+        facts: &[Fact],
+        frame: u64,
+        durably: bool,
+    ) -> Result<(), StoreError> {
+        if rows.is_empty() && !durably {
+            return Ok(());
+        }
+        if durably {
+            self.conn
+                .execute_batch("PRAGMA synchronous = FULL")
+                .map_err(map_err)?;
+        }
+        let outcome = with_tx(self, Access::Write, |tx| {
+            ops::write_rows(tx, rows, facts)?;
+            tx.execute(
+                "UPDATE journal_taken SET frame = $1",
+                &[(frame as i64).into()],
+            )?;
+            Ok(())
+        });
+        if durably {
+            self.conn
+                .execute_batch("PRAGMA synchronous = NORMAL")
+                .map_err(map_err)?;
+        }
+        outcome
+    }
+
+    /// Opens the journal at `path` and puts the records of frames the tables lack into
+    /// them (synced). With `keep`, the store keeps the journal to append to; without,
+    /// a journal another process holds is left alone.
+    fn take_journal(&mut self, path: &Path, keep: bool) -> Result<(), StoreError> {
+        let Some((mut journal, frames)) = Journal::open(path, journal::SIZE)? else {
+            return match keep {
+                true => Err(StoreError::Unavailable(format!(
+                    "another process is recording to this store (it holds {})",
+                    path.display()
+                ))),
+                false => Ok(()),
+            };
+        };
+        let taken = with_tx(self, Access::Read, |tx| {
+            let rows = query_all(tx, "SELECT MAX(frame) FROM journal_taken", &[])?;
+            Ok(rows
+                .first()
+                .map(|r| r.opt_int(0))
+                .transpose()?
+                .flatten()
+                .unwrap_or(0) as u64)
+        })?;
+        journal.number_after(taken);
+        let mut rows = Vec::new();
+        let mut last = taken;
+        for frame in frames.into_iter().filter(|f| f.number > taken) {
+            last = frame.number;
+            rows.extend(frame.rows);
+        }
+        if !rows.is_empty() {
+            let facts = rows
+                .iter()
+                .map(|row| {
+                    row.event().map(|e| Fact::of(&e)).map_err(|e| {
+                        StoreError::Corrupt(format!(
+                            "{}: session {} record {}: {e}",
+                            path.display(),
+                            row.session_id,
+                            row.seq
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            self.write_journaled(&rows, &facts, last, true)?;
+            tracing::info!(records = rows.len(), journal = %path.display(), "put the records a stopped gateway left in the journal into the store");
+        }
+        journal.restart();
+        if keep {
+            self.journaled = Some(Journaled {
+                journal,
+                rows: Vec::new(),
+                facts: Vec::new(),
+                frame: last,
+            });
+        }
+        Ok(())
     }
 }
 

@@ -9,9 +9,14 @@ use super::{
 
 /// The recording store. Calls block; the session engine runs them off its async workers.
 pub trait AuditStore: Send {
-    /// Stores `events` (in order) and a checkpoint, in one transaction, durable when it
-    /// returns.
+    /// Stores `events` (in order), durable when it returns. They are in the tables (and
+    /// checkpointed) then, or after a later [`AuditStore::settle`].
     fn append(&mut self, events: &[Event]) -> Result<(), StoreError>;
+    /// Puts what was appended but is only durable elsewhere (the SQLite store's journal)
+    /// into the tables, where readers see it.
+    fn settle(&mut self) -> Result<(), StoreError>;
+    /// How many appended records wait for [`AuditStore::settle`].
+    fn unsettled(&self) -> usize;
     /// Sessions matching `filter`, oldest first.
     fn sessions(&self, filter: &SessionFilter) -> Result<Vec<SessionSummary>, StoreError>;
     fn session(&self, id: &str) -> Result<Option<SessionDetail>, StoreError>;

@@ -9,8 +9,9 @@
 //! half second until they are written: service resumes by itself.
 
 use std::{
+    collections::HashMap,
     sync::{
-        atomic::{AtomicBool, AtomicUsize, Ordering},
+        atomic::{AtomicBool, Ordering},
         mpsc, Arc,
     },
     time::{Duration, Instant},
@@ -22,12 +23,6 @@ use super::{AuditStore, Event, StoreError};
 
 /// At most this many events go into one transaction.
 const MAX_BATCH: usize = 1024;
-/// How long a batch waits for statements other sessions are still running, when
-/// there are any (like PostgreSQL's `commit_delay`). A commit costs the same for one
-/// record as for dozens, and is most of recording's CPU: with many busy sessions,
-/// waiting this long for the batch to fill costs each statement less than the commits
-/// it saves; with one busy session nothing waits.
-const GATHER_FOR: Duration = Duration::from_micros(200);
 /// Sessions wait behind at most this many queued jobs before they are told
 /// the store is too slow (and refuse).
 const QUEUE: usize = 16 * 1024;
@@ -36,6 +31,26 @@ const RETRY_EVERY: Duration = Duration::from_millis(500);
 const PURGE_EVERY: Duration = Duration::from_secs(3600);
 /// Records kept in memory while the store cannot write.
 const MAX_BACKLOG: usize = 1_000_000;
+
+/// Journaled records (SQLite) are put in the tables once this many wait, ...
+const SETTLE_AT: usize = 4096;
+/// ... or once the oldest has waited this long, ...
+const SETTLE_EVERY: Duration = Duration::from_millis(200);
+/// ... or when no statement came for this long.
+const SETTLE_WHEN_IDLE: Duration = Duration::from_millis(2);
+
+/// What keeps the store from writing: the last append's or settle's failure.
+#[derive(Default)]
+struct Health {
+    append: Option<String>,
+    settle: Option<String>,
+}
+
+impl Health {
+    fn problem(&self) -> Option<&String> {
+        self.append.as_ref().or(self.settle.as_ref())
+    }
+}
 
 /// Result of a durable write, for the session that waits on it.
 pub type Durable = oneshot::Receiver<Result<(), String>>;
@@ -50,8 +65,6 @@ struct Job {
 pub struct Writer {
     jobs: mpsc::SyncSender<Job>,
     available: Arc<AtomicBool>,
-    /// Statements judged but not yet handed over: soon-to-come members of a batch.
-    running: Arc<AtomicUsize>,
     problem: Arc<std::sync::Mutex<String>>,
 }
 
@@ -67,7 +80,6 @@ impl Writer {
         let writer = Writer {
             jobs,
             available: Arc::new(AtomicBool::new(true)),
-            running: Arc::default(),
             problem: Arc::default(),
         };
         let thread = writer.clone();
@@ -99,22 +111,6 @@ impl Writer {
     pub fn unavailable(&self) -> Option<String> {
         (!self.available.load(Ordering::Acquire))
             .then(|| self.problem.lock().map(|p| p.clone()).unwrap_or_default())
-    }
-
-    /// A session judged a statement whose record it will write: a batch being
-    /// gathered may wait a moment for it (see [`GATHER_FOR`]).
-    pub fn statement_started(&self) {
-        self.running.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// `n` statements counted by [`Writer::statement_started`] are answered (their
-    /// records are being handed over) or will never be (their session ended first).
-    pub fn statements_ended(&self, n: usize) {
-        let _ = self
-            .running
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
-                Some(r.saturating_sub(n))
-            });
     }
 
     /// Queues events; the receiver says when they are durable.
@@ -152,6 +148,9 @@ impl Writer {
         let mut purged_at: Option<Instant> = None;
         // Events of statements that ran but could not be written yet.
         let mut backlog: Vec<Event> = Vec::new();
+        let mut health = Health::default();
+        // Since when appended records have waited to be settled.
+        let mut unsettled_since: Option<Instant> = None;
         loop {
             if let Some(keep) = retention {
                 if purged_at.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
@@ -159,19 +158,32 @@ impl Writer {
                     purge(&mut *store, keep);
                 }
             }
-            let first = if backlog.is_empty() {
-                match queue.recv_timeout(PURGE_EVERY) {
-                    Ok(job) => Some(job),
-                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                }
+            let wait = if !backlog.is_empty() || health.settle.is_some() {
+                RETRY_EVERY
+            } else if store.unsettled() > 0 {
+                SETTLE_WHEN_IDLE
             } else {
-                match queue.recv_timeout(RETRY_EVERY) {
-                    Ok(job) => Some(job),
-                    Err(mpsc::RecvTimeoutError::Timeout) => None,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                PURGE_EVERY
+            };
+            let first = match queue.recv_timeout(wait) {
+                Ok(job) => Some(job),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    if let Err(e) = store.settle() {
+                        tracing::warn!(reason = %e, "records left in the journal at exit; the next start puts them in the store");
+                    }
+                    return;
                 }
             };
+            if first.is_none() && backlog.is_empty() {
+                // Quiet: the tables catch up.
+                health.settle = store.settle().err().map(|e| e.to_string());
+                self.report(&health);
+                if health.settle.is_none() {
+                    unsettled_since = None;
+                }
+                continue;
+            }
             let mut jobs = first
                 .map(|job| self.gather(job, &queue))
                 .unwrap_or_default();
@@ -186,26 +198,17 @@ impl Writer {
                 }
             }
             let outcome = store.append(&events).map_err(|e| e.to_string());
-            match &outcome {
-                Ok(()) => {
-                    if !self.available.swap(true, Ordering::AcqRel) {
-                        tracing::warn!(events = events.len(), "the recording store writes again");
-                    }
-                }
-                Err(reason) => {
-                    if self.available.swap(false, Ordering::AcqRel) {
-                        tracing::error!(reason = %reason, "the recording store cannot write; statements are refused until it can");
-                    }
-                    if let Ok(mut problem) = self.problem.lock() {
-                        problem.clone_from(reason);
-                    }
-                    // The statements ran: keep their records to write later.
-                    backlog = events;
-                    if backlog.len() > MAX_BACKLOG {
-                        let lost = backlog.len() - MAX_BACKLOG;
-                        tracing::error!(lost, "the recording backlog is full; the oldest unwritten records are dropped");
-                        backlog.drain(..lost);
-                    }
+            health.append = outcome.clone().err();
+            if outcome.is_err() {
+                // The statements ran: keep their records to write later.
+                backlog = events;
+                if backlog.len() > MAX_BACKLOG {
+                    let lost = backlog.len() - MAX_BACKLOG;
+                    tracing::error!(
+                        lost,
+                        "the recording backlog is full; the oldest unwritten records are dropped"
+                    );
+                    backlog.drain(..lost);
                 }
             }
             for job in jobs {
@@ -213,15 +216,41 @@ impl Writer {
                     let _ = done.send(outcome.clone());
                 }
             }
+            if store.unsettled() > 0 {
+                let since = *unsettled_since.get_or_insert_with(Instant::now);
+                if store.unsettled() >= SETTLE_AT || since.elapsed() >= SETTLE_EVERY {
+                    health.settle = store.settle().err().map(|e| e.to_string());
+                    if health.settle.is_none() {
+                        unsettled_since = None;
+                    }
+                }
+            }
+            self.report(&health);
         }
     }
 
-    /// `first` and whatever else is queued, up to a batch; when other sessions'
-    /// statements are still running, after giving them [`GATHER_FOR`] to finish.
-    fn gather(&self, first: Job, queue: &mpsc::Receiver<Job>) -> Vec<Job> {
-        if self.running.load(Ordering::Relaxed) > 0 {
-            std::thread::sleep(GATHER_FOR);
+    /// Marks the store available or not after an append or settle, logging changes.
+    fn report(&self, health: &Health) {
+        match health.problem() {
+            None => {
+                if !self.available.swap(true, Ordering::AcqRel) {
+                    tracing::warn!("the recording store writes again");
+                }
+            }
+            Some(reason) => {
+                if self.available.swap(false, Ordering::AcqRel) {
+                    tracing::error!(reason = %reason, "the recording store cannot write; statements are refused until it can");
+                }
+                if let Ok(mut problem) = self.problem.lock() {
+                    problem.clone_from(reason);
+                }
+            }
         }
+    }
+
+    /// `first` and whatever else is queued, up to a batch. Nothing waits for more:
+    /// statements that finish while this batch is synced form the next one.
+    fn gather(&self, first: Job, queue: &mpsc::Receiver<Job>) -> Vec<Job> {
         let mut count = first.events.len();
         let mut jobs = vec![first];
         while count < MAX_BATCH {
@@ -278,27 +307,46 @@ fn purge(store: &mut dyn AuditStore, keep: Duration) {
 }
 
 /// Statement fingerprints (the same for the same statement with other
-/// constants; table names kept whole), remembered by text: a prepared
-/// statement run a million times is fingerprinted once.
+/// constants; table names kept whole), remembered by text and by shape (the
+/// text with its literals blanked, as the policy's cache keys it): a prepared
+/// statement run a million times is fingerprinted once, and so is a statement
+/// a client sends with new literals each time.
 #[derive(Default)]
-struct Fingerprints(std::collections::HashMap<String, String>);
+struct Fingerprints {
+    by_text: HashMap<String, String>,
+    by_shape: HashMap<String, String>,
+}
+
+/// Entries each map keeps before starting over.
+const FINGERPRINTS_KEPT: usize = 4096;
 
 impl Fingerprints {
     fn of(&mut self, text: &str) -> String {
-        if let Some(known) = self.0.get(text) {
+        if let Some(known) = self.by_text.get(text) {
             return known.clone();
         }
-        let fingerprint = pg_query::fingerprint(
-            text,
-            pg_query::ParserOptions::DEFAULT,
-            pg_query::FingerprintOptions::FULL_RELNAME,
-        )
-        .map(|f| f.hex)
-        .unwrap_or_default();
-        if self.0.len() >= 4096 {
-            self.0.clear();
+        let shape = crate::policy::cache::shape_key(text);
+        let known = shape.as_ref().and_then(|s| self.by_shape.get(s)).cloned();
+        let fingerprint = known.unwrap_or_else(|| {
+            pg_query::fingerprint(
+                text,
+                pg_query::ParserOptions::DEFAULT,
+                pg_query::FingerprintOptions::FULL_RELNAME,
+            )
+            .map(|f| f.hex)
+            .unwrap_or_default()
+        });
+        remember(&mut self.by_text, text.to_owned(), &fingerprint);
+        if let Some(shape) = shape {
+            remember(&mut self.by_shape, shape, &fingerprint);
         }
-        self.0.insert(text.to_owned(), fingerprint.clone());
         fingerprint
     }
+}
+
+fn remember(map: &mut HashMap<String, String>, key: String, fingerprint: &str) {
+    if map.len() >= FINGERPRINTS_KEPT {
+        map.clear();
+    }
+    map.insert(key, fingerprint.to_owned());
 }

@@ -99,7 +99,7 @@ const LITERAL_MARK: u32 = 0xE000;
 
 /// The statement's tokens as PostgreSQL's own scanner reads them, with
 /// every literal replaced by its kind and comments dropped.
-fn shape_key(text: &str) -> Option<String> {
+pub(crate) fn shape_key(text: &str) -> Option<String> {
     use pg_query::protobuf::Token;
     if text.contains('\0') || text.len() > CACHEABLE_TEXT_LEN {
         return None;

@@ -4,7 +4,7 @@
 //! docs/policy.md describes the model for operators.
 
 pub mod builtins;
-mod cache;
+pub(crate) mod cache;
 pub mod catalog;
 pub mod classify;
 pub mod decide;

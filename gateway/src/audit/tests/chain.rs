@@ -20,7 +20,7 @@ fn sealed(
         let last = checkpoints.last().map(|c| c.head());
         let (rows, cp) = seal_batch(
             batch,
-            |id| Ok::<_, ()>(heads.get(id).cloned()),
+            |e| Ok::<_, ()>(heads.get(e.session_id()).cloned()),
             last.as_ref(),
             T0,
         )
@@ -78,9 +78,9 @@ fn a_batch_chains_each_session_and_names_its_heads() {
     };
     let (rows, cp) = seal_batch(
         &batch,
-        |id| {
+        |e| {
             lookups += 1;
-            Ok::<_, ()>((id == "s2").then(|| prior.clone()))
+            Ok::<_, ()>((e.session_id() == "s2").then(|| prior.clone()))
         },
         Some(&CheckpointHead {
             id: 4,

@@ -2,6 +2,7 @@
 //! contents, and a store in a temporary directory.
 
 mod chain;
+mod journal;
 mod sqlite;
 mod tamper;
 mod throughput;

@@ -1,0 +1,117 @@
+//! The SQLite store's journal: what a daemon appended is in the store after it stops
+//! (settled or not, killed or not), exactly once and verifiably chained; a torn frame
+//! is not taken; one process appends at a time.
+
+use std::{fs::OpenOptions, os::unix::fs::FileExt, path::Path};
+
+use super::{session, statement, Fixture, T0};
+use crate::audit::{
+    journal,
+    store::{AuditStore, SessionFilter},
+    SqliteStore,
+};
+
+fn statements_of(store: &SqliteStore, id: &str) -> usize {
+    store.session(id).unwrap().map_or(0, |s| s.statements.len())
+}
+
+fn verified(path: &Path) -> SqliteStore {
+    let store = SqliteStore::open(path).expect("reopening");
+    let report = store.verify().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    store
+}
+
+#[test]
+fn unsettled_records_reach_the_store_when_it_is_next_opened() {
+    let f = Fixture::new();
+    let path = f.store.path().to_path_buf();
+    let mut daemon = SqliteStore::open_for_appending(&path).unwrap();
+    daemon.append(&session("a", "etl", T0, 3)).unwrap();
+    daemon.settle().unwrap();
+    daemon.append(&session("b", "ci", T0 + 10, 4)).unwrap();
+    assert_eq!(daemon.unsettled(), 6, "b's records wait in the journal");
+    // Readers see only what was settled while the daemon holds the journal.
+    let reader = SqliteStore::open(&path).unwrap();
+    assert_eq!(statements_of(&reader, "b"), 0);
+    drop(reader);
+    // The daemon stops without settling (as if killed).
+    drop(daemon);
+
+    let store = verified(&path);
+    assert_eq!(statements_of(&store, "a"), 3);
+    assert_eq!(statements_of(&store, "b"), 4);
+    let listed = store.sessions(&SessionFilter::default()).unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1].statements, 4, "the listing counts b's statements");
+    drop(store);
+    // Taken once: opening again adds nothing.
+    let again = verified(&path);
+    assert_eq!(statements_of(&again, "b"), 4);
+}
+
+#[test]
+fn a_torn_last_frame_is_not_taken() {
+    let f = Fixture::new();
+    let path = f.store.path().to_path_buf();
+    let mut daemon = SqliteStore::open_for_appending(&path).unwrap();
+    daemon.append(&session("a", "etl", T0, 2)).unwrap();
+    let journal_path = journal::path_for(&path);
+    let before = std::fs::read(&journal_path).unwrap();
+    let used = before.iter().rposition(|b| *b != 0).unwrap() + 1;
+    daemon.append(&[statement("a", 9, "allowed", T0 + 9)]).ok();
+    drop(daemon);
+    // The second frame's last byte never reached the disk.
+    let after = std::fs::read(&journal_path).unwrap();
+    let end = after.iter().rposition(|b| *b != 0).unwrap();
+    assert!(end >= used, "the second frame was written");
+    let file = OpenOptions::new().write(true).open(&journal_path).unwrap();
+    file.write_all_at(&[after[end] ^ 0xff], end as u64).unwrap();
+
+    let store = verified(&path);
+    let detail = store.session("a").unwrap().expect("session a");
+    assert_eq!(
+        detail.statements.len(),
+        2,
+        "the torn frame's statement is not taken"
+    );
+    assert!(detail.closed.is_some());
+}
+
+#[test]
+fn the_journal_starts_over_many_times_and_nothing_is_lost() {
+    let f = Fixture::new();
+    let path = f.store.path().to_path_buf();
+    let mut daemon = SqliteStore::open_for_appending(&path).unwrap();
+    // Enough records to fill the journal several times over.
+    let big = "x".repeat(16 << 10);
+    let mut n = 0;
+    daemon.append(&[super::opened("long", "etl", T0)]).unwrap();
+    while (n as u64) * (16 << 10) < 3 * journal::SIZE {
+        n += 1;
+        let mut event = statement("long", n, "allowed", T0 + n);
+        if let crate::audit::Event::Statement(s) = &mut event {
+            s.text = format!("SELECT '{big}' -- {n}");
+        }
+        daemon.append(&[event]).unwrap();
+        if n % 64 == 0 {
+            daemon.settle().unwrap();
+        }
+    }
+    drop(daemon);
+    let store = verified(&path);
+    assert_eq!(statements_of(&store, "long"), n as usize);
+}
+
+#[test]
+fn one_process_appends_at_a_time() {
+    let f = Fixture::new();
+    let path = f.store.path().to_path_buf();
+    let _daemon = SqliteStore::open_for_appending(&path).unwrap();
+    let second = SqliteStore::open_for_appending(&path);
+    let Err(e) = second else {
+        panic!("a second appender opened the store")
+    };
+    assert!(e.is_unavailable(), "{e}");
+    assert!(e.to_string().contains("another process"), "{e}");
+}
