@@ -6,7 +6,11 @@
 
 use std::{path::Path, process::Command, time::Duration};
 
-use cordon::audit::{AuditStore, SessionFilter, SqliteStore};
+use cordon::audit::{AuditStore, SessionFilter};
+#[path = "support/settled_store.rs"]
+mod settled_store;
+use settled_store::settled_sqlite_store;
+
 use cordon_e2e::{
     cgroup::CgroupGuard,
     client_libs,
@@ -332,7 +336,7 @@ fn masked_values_never_reach_clients_recordings_or_logs() {
         }
     }
     assert_no_secret("the gateway log", s.gateway.log_text().as_bytes());
-    let store = SqliteStore::open(&state.join("audit.db")).expect("the store opens");
+    let store = settled_sqlite_store(&state.join("audit.db"));
     let rows = recorded_rows(&store, "agent");
     assert!(
         rows.iter().any(|r| r.contains("****@example.com")),
@@ -350,6 +354,7 @@ fn masked_values_never_reach_clients_recordings_or_logs() {
     );
     assert!(out.success(), "{out}");
     assert_eq!(out.stdout.trim(), "alice.secret@example.com|123-45-6789");
+    let store = settled_sqlite_store(&state.join("audit.db"));
     let rows = recorded_rows(&store, "auditor");
     assert!(
         rows.iter().any(|r| r.contains("alice.secret@example.com")),

@@ -11,6 +11,10 @@ use std::{
 };
 
 use cordon::audit::{AuditStore, PostgresStore, SessionFilter, SqliteStore, StatementRecord};
+#[path = "support/settled_store.rs"]
+mod settled_store;
+use settled_store::settled_sqlite_store;
+
 use cordon_e2e::{
     client_libs,
     clients::psql_command,
@@ -58,10 +62,7 @@ fn start_on(backend: Backend) -> (Scenario, Box<dyn Fn() -> Box<dyn AuditStore>>
         Backend::Sqlite => {
             let s = start("");
             let path = store_path(&s);
-            (
-                s,
-                Box::new(move || Box::new(SqliteStore::open(&path).expect("the store opens"))),
-            )
+            (s, Box::new(move || Box::new(settled_sqlite_store(&path))))
         }
         Backend::Postgres => {
             let pg_conninfo = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
@@ -89,7 +90,7 @@ fn start_on(backend: Backend) -> (Scenario, Box<dyn Fn() -> Box<dyn AuditStore>>
 }
 
 fn statements(path: &Path) -> Vec<StatementRecord> {
-    let store = SqliteStore::open(path).expect("the store opens");
+    let store = settled_sqlite_store(path);
     statements_in(&store)
 }
 

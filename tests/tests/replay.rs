@@ -7,7 +7,11 @@
 
 use std::{fs, process::Stdio, time::Duration};
 
-use cordon::audit::{AuditStore, SessionFilter, SqliteStore};
+use cordon::audit::{AuditStore, SessionFilter};
+#[path = "support/settled_store.rs"]
+mod settled_store;
+use settled_store::settled_sqlite_store;
+
 use cordon_e2e::{
     clients::clean_pg_env,
     postgres::pg_bin,
@@ -102,8 +106,7 @@ fn replay_prints_what_psql_printed() {
         assert!(printed.contains(expected), "{expected:?} in:\n{printed}");
     }
 
-    let store = SqliteStore::open(&s.gateway.dir().join("state").join("audit.db"))
-        .expect("the store opens");
+    let store = settled_sqlite_store(&s.gateway.dir().join("state").join("audit.db"));
     let sessions = store.sessions(&SessionFilter::default()).expect("sessions");
     assert_eq!(sessions.len(), 1, "{sessions:?}");
     let id = sessions[0].id.clone();

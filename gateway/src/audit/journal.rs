@@ -144,6 +144,14 @@ impl Journal {
     }
 }
 
+/// The number of the newest frame in the journal at `path`, read without taking its
+/// lock (a daemon may be appending); `None` when it holds none.
+pub fn newest_frame(path: &Path) -> std::io::Result<Option<u64>> {
+    let file = File::open(path)?;
+    let size = file.metadata()?.len();
+    Ok(read_frames(&file, size)?.last().map(|f| f.number))
+}
+
 /// Zeros from `from` to `size`, synced: later appends overwrite allocated blocks.
 fn write_through(file: &File, from: u64, size: u64) -> std::io::Result<()> {
     let zeros = vec![0u8; 1 << 20];

@@ -1,5 +1,10 @@
-//! The embedded back end: one SQLite file under the state directory, WAL with
-//! `synchronous = FULL`, so an append is on disk when it returns.
+//! The embedded back end: one SQLite file under the state directory (WAL).
+//!
+//! Opened by the daemon ([`SqliteStore::open_for_appending`]), an append is sealed and
+//! written to the journal beside the file, synced, and only later put in the tables
+//! (`settle`, many batches per transaction, not synced but for the one before the
+//! journal starts over): see [`super::journal`]. Opened otherwise (the CLI, tests), an
+//! append is one transaction with `synchronous = FULL`, on disk when it returns.
 
 use std::{
     cell::RefCell,
@@ -174,6 +179,30 @@ impl SqliteStore {
         &self.path
     }
 
+    /// Whether the journal beside the file holds records the tables do not yet (a
+    /// daemon appending now puts them there within a fraction of a second).
+    pub fn journal_ahead(&self) -> Result<bool, StoreError> {
+        let path = journal::path_for(&self.path);
+        let newest = match journal::newest_frame(&path) {
+            Ok(newest) => newest,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(StoreError::Unavailable(format!("{}: {e}", path.display()))),
+        };
+        Ok(newest.is_some_and(|n| n > self.journal_taken().unwrap_or(0)))
+    }
+
+    fn journal_taken(&self) -> Result<u64, StoreError> {
+        with_tx(self, Access::Read, |tx| {
+            let rows = query_all(tx, "SELECT MAX(frame) FROM journal_taken", &[])?;
+            Ok(rows
+                .first()
+                .map(|r| r.opt_int(0))
+                .transpose()?
+                .flatten()
+                .unwrap_or(0) as u64)
+        })
+    }
+
     /// The schema version this build creates.
     pub fn schema_version() -> i64 {
         ops::known_version(MIGRATIONS)
@@ -315,15 +344,7 @@ impl SqliteStore {
                 false => Ok(()),
             };
         };
-        let taken = with_tx(self, Access::Read, |tx| {
-            let rows = query_all(tx, "SELECT MAX(frame) FROM journal_taken", &[])?;
-            Ok(rows
-                .first()
-                .map(|r| r.opt_int(0))
-                .transpose()?
-                .flatten()
-                .unwrap_or(0) as u64)
-        })?;
+        let taken = self.journal_taken()?;
         journal.number_after(taken);
         let mut rows = Vec::new();
         let mut last = taken;

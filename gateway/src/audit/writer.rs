@@ -1,6 +1,9 @@
 //! The one thread that writes records: sessions hand it events, it appends
-//! whatever has queued up in one transaction (group commit: one sync for many
-//! sessions' statements) and tells each session when its events are durable.
+//! whatever has queued up at once (group commit: one sync for many sessions'
+//! statements) and tells each session when its events are durable. A store that
+//! journals (SQLite) is told to settle its records into its tables when enough
+//! have waited, when the oldest has waited long enough, or when nothing else is
+//! happening.
 //!
 //! When the store cannot write, every waiting session is told so (and keeps
 //! its client from seeing results that have no record), the store is marked
