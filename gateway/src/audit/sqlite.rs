@@ -188,7 +188,10 @@ impl SqliteStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(StoreError::Unavailable(format!("{}: {e}", path.display()))),
         };
-        Ok(newest.is_some_and(|n| n > self.journal_taken().unwrap_or(0)))
+        Ok(match newest {
+            Some(n) => n > self.journal_taken()?,
+            None => false,
+        })
     }
 
     fn journal_taken(&self) -> Result<u64, StoreError> {
@@ -310,11 +313,21 @@ impl SqliteStore {
         if rows.is_empty() && !durably {
             return Ok(());
         }
-        if durably {
-            self.conn
-                .execute_batch("PRAGMA synchronous = FULL")
-                .map_err(map_err)?;
-        }
+        // Synced this once, then back to the connection's own setting (NORMAL for
+        // the daemon, FULL for a CLI that took a stopped daemon's journal).
+        let setting = match durably {
+            true => {
+                let setting: i64 = self
+                    .conn
+                    .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                    .map_err(map_err)?;
+                self.conn
+                    .execute_batch("PRAGMA synchronous = FULL")
+                    .map_err(map_err)?;
+                Some(setting)
+            }
+            false => None,
+        };
         let outcome = with_tx(self, Access::Write, |tx| {
             ops::write_rows(tx, rows, facts)?;
             tx.execute(
@@ -323,9 +336,9 @@ impl SqliteStore {
             )?;
             Ok(())
         });
-        if durably {
+        if let Some(setting) = setting {
             self.conn
-                .execute_batch("PRAGMA synchronous = NORMAL")
+                .execute_batch(&format!("PRAGMA synchronous = {setting}"))
                 .map_err(map_err)?;
         }
         outcome
