@@ -301,6 +301,7 @@ fn start_recorder(
     let writer = crate::audit::writer::Writer::start(
         move || crate::audit::open_for_appending(&store),
         retention,
+        recording.sync,
     )
     .map_err(|e| anyhow::anyhow!("opening the recording store {:?}: {e}", recording.store))?;
     info!(store = ?recording.store, "recording sessions");

@@ -2,7 +2,14 @@
 //! with `$1`-style parameters, and rows of integers and text. Both back ends provide
 //! exactly this, so the chain, the listing and retention are written once.
 
-use super::{heads::HeadCache, record::Event, store::StoreError};
+use std::sync::Arc;
+
+use super::{
+    appender::{JournalAppender, Sealed},
+    heads::HeadCache,
+    record::Event,
+    store::StoreError,
+};
 
 /// A parameter or a column value. Integer columns are 64-bit in both back ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +102,18 @@ pub trait Backend {
 
     /// Stores `events`, durable when it returns (see [`super::AuditStore::append`]).
     fn append_events(&mut self, events: &[Event]) -> Result<(), StoreError>;
+
+    /// Stores records sealed elsewhere (a journaled store's sessions seal their own).
+    fn append_sealed(&mut self, _sealed: Sealed) -> Result<(), StoreError> {
+        Err(StoreError::Other(
+            "this store seals its records itself".into(),
+        ))
+    }
+
+    /// The journal sessions append to themselves, for a store that has one.
+    fn journal(&self) -> Option<Arc<JournalAppender>> {
+        None
+    }
 
     /// Puts appended records that are durable but not yet in the tables there.
     fn settle(&mut self) -> Result<(), StoreError> {

@@ -1,21 +1,24 @@
-//! The SQLite store's durable journal: sealed records reach it (one write and one
-//! `fdatasync` per batch) before any client sees their statement's result, and reach the
-//! database tables later, many batches to a transaction (see [`super::sqlite`]).
+//! The SQLite store's journal: sealed records are written here before any client sees
+//! their statement's result, and reach the database tables later, many at a time (see
+//! [`super::sqlite`] and [`super::appender`]).
 //!
-//! Why: a SQLite commit of a group-committed batch rewrites whole pages (the tails of the
-//! records table and its session index, each session's listing row) and syncs them all;
-//! on a small VM that CPU per commit held recording to well under half the throughput of
-//! not recording. The journal writes only the records' own bytes, and the tables are
-//! brought up to date a few times a second, where each page holds many batches.
+//! Why: a SQLite commit rewrites whole pages (the tails of the records table and its
+//! session index, each session's listing row); committing every group of statements
+//! held recording to well under half the throughput of not recording. The journal takes
+//! only the records' own bytes, and the tables are brought up to date a few times a
+//! second, where each page holds many statements.
 //!
 //! The file has a fixed size and is written through once when created, so an append only
 //! overwrites blocks the file already has: `fdatasync` then flushes data alone, with no
-//! file-system metadata. Frames follow each other from the start; once every frame has
-//! reached the tables (and those are synced), writing starts over at the start. A frame
+//! file-system metadata. It is used as two halves: frames follow each other from the
+//! start of one half; when the next frame does not fit, writing moves to the start of
+//! the other half, which must hold only frames the tables already have, durably. A frame
 //! is `magic, number, body length, CRC-32` followed by its body; numbers only grow, so
-//! reading from the start stops at the first frame that is torn, stale (not the next
-//! number) or zeros. The store remembers the last frame it took, in the same
-//! transaction as the records, so a frame is taken exactly once.
+//! reading a half from its start stops at the first frame that is torn, stale (not the
+//! next number) or zeros. The store remembers the last frame it took, in the same
+//! transaction as the records, so a frame is taken exactly once. When the daemon opens
+//! the journal it takes what is there and writes the file through with zeros again, so
+//! nothing written before can be mistaken for a later frame.
 //!
 //! One process appends: the daemon holds an exclusive `flock` on the file. Another
 //! process (the CLI) that gets the lock knows no daemon is running and brings the
@@ -33,7 +36,7 @@ use std::{
 
 use super::{chain::RecordRow, store::StoreError};
 
-/// The file's size: room for several seconds of records at full speed.
+/// The file's size: each half holds several seconds of records at full speed.
 pub const SIZE: u64 = 8 << 20;
 const MAGIC: &[u8; 4] = b"CDJ1";
 const HEADER: usize = 4 + 8 + 4 + 4;
@@ -44,14 +47,38 @@ pub struct Frame {
     pub rows: Vec<RecordRow>,
 }
 
+/// A frame encoded but not yet numbered (see [`Journal::append`]).
+pub struct Encoded(Vec<u8>);
+
+impl Encoded {
+    pub fn new(rows: &[RecordRow]) -> Self {
+        Encoded(encode(rows))
+    }
+}
+
+/// Why an append did not write.
+#[derive(Debug)]
+pub enum AppendError {
+    /// The frame is larger than half the journal.
+    TooLarge,
+    /// The other half still holds frames the tables lack (durably).
+    Full,
+    /// Writing failed.
+    Io(String),
+}
+
 pub struct Journal {
     file: File,
     path: PathBuf,
     size: u64,
+    /// The half being written (0 or 1).
+    half: usize,
     /// Where the next frame goes.
     at: u64,
     /// The next frame's number.
     next: u64,
+    /// The newest frame written to each half since the journal was opened (0: none).
+    newest_in: [u64; 2],
 }
 
 /// The journal beside the database at `db`.
@@ -64,7 +91,7 @@ pub fn path_for(db: &Path) -> PathBuf {
 impl Journal {
     /// Opens (creating, mode 0600, written through to `size`) the journal at `path` and
     /// takes its lock; `Ok(None)` when another process holds it. Returns the frames it
-    /// holds, oldest first (those the store already took among them).
+    /// holds, by number (those the store already took among them).
     pub fn open(path: &Path, size: u64) -> Result<Option<(Journal, Vec<Frame>)>, StoreError> {
         let what = |e: std::io::Error| io_error(&format!("the journal {}", path.display()), e);
         let file = OpenOptions::new()
@@ -89,58 +116,80 @@ impl Journal {
         }
         let size = length.max(size);
         let frames = read_frames(&file, size).map_err(what)?;
-        let next = frames.last().map_or(1, |f| f.number + 1);
         let journal = Journal {
             file,
             path: path.to_path_buf(),
             size,
+            half: 0,
             at: 0,
-            next,
+            next: 1,
+            newest_in: [0; 2],
         };
         Ok(Some((journal, frames)))
     }
 
-    /// Frame numbers start past `number` (the store took frames up to it).
-    pub fn number_after(&mut self, number: u64) {
-        self.next = self.next.max(number + 1);
-    }
-
-    /// Whether a frame of `rows` fits after the frames written since the start.
-    pub fn fits(&self, rows: &[RecordRow]) -> bool {
-        self.at + encoded_len(rows) as u64 <= self.size
-    }
-
-    /// Bytes written since the last [`Journal::restart`].
-    pub fn used(&self) -> u64 {
-        self.at
-    }
-
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
-    /// Appends `rows` as one frame, durable when this returns; its number. On failure
-    /// nothing counts as written: the next append goes to the same place.
-    pub fn append(&mut self, rows: &[RecordRow]) -> Result<u64, StoreError> {
-        if !self.fits(rows) {
-            return Err(StoreError::Unavailable(format!(
-                "the journal {} is full: the store has not taken its records yet",
-                self.path.display()
-            )));
-        }
-        let frame = encode(self.next, rows);
-        let what = |e| io_error(&format!("writing the journal {}", self.path.display()), e);
-        self.file.write_all_at(&frame, self.at).map_err(what)?;
-        self.file.sync_data().map_err(what)?;
-        self.at += frame.len() as u64;
-        self.next += 1;
-        Ok(self.next - 1)
-    }
-
-    /// Writing starts over at the start: every frame written so far is in the store,
-    /// durably.
-    pub fn restart(&mut self) {
+    /// Empties the journal (zeros, synced): every frame it held is in the store,
+    /// durably. The next frame is numbered `next`.
+    pub fn start_over(&mut self, next: u64) -> Result<(), StoreError> {
+        write_through(&self.file, 0, self.size)
+            .map_err(|e| io_error(&format!("emptying the journal {}", self.path.display()), e))?;
+        self.half = 0;
         self.at = 0;
+        self.next = next;
+        self.newest_in = [0; 2];
+        Ok(())
+    }
+
+    /// Writes `frame` as the next frame (not synced: see [`Journal::sync`]) and returns
+    /// its number. It goes to the other half when it does not fit in this one, if the
+    /// tables durably hold every frame there (numbers up to `settled`). On failure
+    /// nothing counts as written.
+    pub fn append(&mut self, mut frame: Encoded, settled: u64) -> Result<u64, AppendError> {
+        let half_size = self.size / 2;
+        let length = frame.0.len() as u64;
+        if length > half_size {
+            return Err(AppendError::TooLarge);
+        }
+        if self.at + length > (self.half as u64 + 1) * half_size {
+            let other = 1 - self.half;
+            if self.newest_in[other] > settled {
+                return Err(AppendError::Full);
+            }
+            self.half = other;
+            self.at = other as u64 * half_size;
+            self.newest_in[other] = 0;
+        }
+        let number = self.next;
+        seal_frame(&mut frame.0, number);
+        self.file.write_all_at(&frame.0, self.at).map_err(|e| {
+            AppendError::Io(format!("writing the journal {}: {e}", self.path.display()))
+        })?;
+        self.at += length;
+        self.newest_in[self.half] = number;
+        self.next += 1;
+        Ok(number)
+    }
+
+    /// The newest frame written (0: none since the journal was opened).
+    pub fn newest(&self) -> u64 {
+        self.next - 1
+    }
+
+    /// The newest frame in the half not being written: the tables must hold it
+    /// durably before writing can move there.
+    pub fn newest_in_other_half(&self) -> u64 {
+        self.newest_in[1 - self.half]
+    }
+
+    /// A second handle on the file, to sync it without holding the journal.
+    pub fn handle(&self) -> Result<File, StoreError> {
+        self.file
+            .try_clone()
+            .map_err(|e| io_error(&format!("the journal {}", self.path.display()), e))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 
@@ -150,6 +199,18 @@ pub fn newest_frame(path: &Path) -> std::io::Result<Option<u64>> {
     let file = File::open(path)?;
     let size = file.metadata()?.len();
     Ok(read_frames(&file, size)?.last().map(|f| f.number))
+}
+
+/// The frames among `frames` (by number) that follow frame `taken` without a gap: a
+/// frame after a gap was written after one that never reached the disk, and nothing
+/// was acknowledged on the strength of it.
+pub fn following(frames: Vec<Frame>, taken: u64) -> Vec<Frame> {
+    let newer = frames.into_iter().filter(|f| f.number > taken);
+    (taken + 1..)
+        .zip(newer)
+        .take_while(|(expected, frame)| frame.number == *expected)
+        .map(|(_, frame)| frame)
+        .collect()
 }
 
 /// Zeros from `from` to `size`, synced: later appends overwrite allocated blocks.
@@ -164,11 +225,21 @@ fn write_through(file: &File, from: u64, size: u64) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Every frame in either half, by number.
 fn read_frames(file: &File, size: u64) -> std::io::Result<Vec<Frame>> {
+    let half = size / 2;
+    let mut frames = read_half(file, 0, half)?;
+    frames.extend(read_half(file, half, size)?);
+    frames.sort_by_key(|f| f.number);
+    Ok(frames)
+}
+
+/// The frames from `start`, in order, up to the first that is not the next one.
+fn read_half(file: &File, start: u64, end: u64) -> std::io::Result<Vec<Frame>> {
     let mut frames: Vec<Frame> = Vec::new();
-    let mut at = 0u64;
+    let mut at = start;
     let mut header = [0u8; HEADER];
-    while at + HEADER as u64 <= size {
+    while at + HEADER as u64 <= end {
         file.read_exact_at(&mut header, at)?;
         if &header[..4] != MAGIC {
             break;
@@ -177,7 +248,7 @@ fn read_frames(file: &File, size: u64) -> std::io::Result<Vec<Frame>> {
         let length = u32::from_le_bytes(header[12..16].try_into().expect("4 bytes")) as u64;
         let crc = u32::from_le_bytes(header[16..20].try_into().expect("4 bytes"));
         let follows = frames.last().is_none_or(|last| number == last.number + 1);
-        if !follows || at + HEADER as u64 + length > size {
+        if !follows || at + HEADER as u64 + length > end {
             break;
         }
         let mut body = vec![0u8; length as usize];
@@ -218,7 +289,8 @@ fn encoded_len(rows: &[RecordRow]) -> usize {
             .sum::<usize>()
 }
 
-fn encode(number: u64, rows: &[RecordRow]) -> Vec<u8> {
+/// The frame's bytes with room for its header, filled in by [`seal_frame`].
+fn encode(rows: &[RecordRow]) -> Vec<u8> {
     let mut frame = Vec::with_capacity(encoded_len(rows));
     frame.extend_from_slice(&[0u8; HEADER]);
     frame.extend_from_slice(&(rows.len() as u32).to_le_bytes());
@@ -236,6 +308,11 @@ fn encode(number: u64, rows: &[RecordRow]) -> Vec<u8> {
             frame.extend_from_slice(text.as_bytes());
         }
     }
+    frame
+}
+
+/// Numbers an encoded frame and writes its header.
+fn seal_frame(frame: &mut [u8], number: u64) {
     let body = &frame[HEADER..];
     let crc = checksum(number, body);
     let length = body.len() as u32;
@@ -243,7 +320,6 @@ fn encode(number: u64, rows: &[RecordRow]) -> Vec<u8> {
     frame[4..12].copy_from_slice(&number.to_le_bytes());
     frame[12..16].copy_from_slice(&length.to_le_bytes());
     frame[16..20].copy_from_slice(&crc.to_le_bytes());
-    frame
 }
 
 fn decode(body: &[u8]) -> Option<Vec<RecordRow>> {

@@ -5,10 +5,12 @@
 //! [`sqlite`] / [`postgres`] the two back ends. Both run the same operations (`ops`) over
 //! a small database abstraction (`db`), so they behave the same and share one schema.
 
+pub mod appender;
 pub mod chain;
 mod db;
+mod fingerprints;
 mod heads;
-mod index;
+pub(crate) mod index;
 mod journal;
 mod ops;
 pub mod postgres;

@@ -5,6 +5,7 @@
 use std::io::Write;
 
 use super::{
+    appender::{JournalAppender, Sealed},
     chain::{
         checkpoint_after, seal_records, CheckpointHead, CheckpointRow, Head, Heads, RecordRow,
         CHECKPOINT_PURGE,
@@ -384,6 +385,14 @@ fn session_head(tx: &dyn Tx, id: &str) -> Result<Option<Head>, StoreError> {
 impl<B: Backend + Send> AuditStore for B {
     fn append(&mut self, events: &[Event]) -> Result<(), StoreError> {
         self.append_events(events)
+    }
+
+    fn append_sealed(&mut self, sealed: Sealed) -> Result<(), StoreError> {
+        Backend::append_sealed(self, sealed)
+    }
+
+    fn journal(&self) -> Option<std::sync::Arc<JournalAppender>> {
+        Backend::journal(self)
     }
 
     fn settle(&mut self) -> Result<(), StoreError> {

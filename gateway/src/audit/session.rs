@@ -13,7 +13,7 @@ use bytes::BytesMut;
 use super::{
     record::{ErrorInfo, SessionClosed, SessionOpened, StatementRecord},
     statements::{self, Outcome},
-    writer::{Durable, Writer},
+    writer::{Durable, SessionChain, Writer},
     Event,
 };
 use crate::{
@@ -46,6 +46,7 @@ struct Pending {
 pub struct RecordedPhases {
     inner: Box<dyn Phases>,
     writer: Writer,
+    chain: SessionChain,
     session_id: String,
     caps: Caps,
     pending: VecDeque<Pending>,
@@ -73,10 +74,12 @@ impl RecordedPhases {
     /// Starts recording a session (its opening record goes first).
     pub fn new(inner: Box<dyn Phases>, writer: Writer, opened: SessionOpened, caps: Caps) -> Self {
         let session_id = opened.session_id.clone();
-        writer.write_later(vec![Event::Opened(opened)]);
+        let mut chain = SessionChain::default();
+        writer.write_later(&mut chain, vec![Event::Opened(opened)]);
         RecordedPhases {
             inner,
             writer,
+            chain,
             session_id,
             caps,
             pending: VecDeque::new(),
@@ -343,10 +346,10 @@ impl Phases for RecordedPhases {
                 Some(outcomes) => statements::records(done.record, outcomes, now),
                 None => vec![done.record],
             };
-            let durable = self
-                .writer
-                .write(records.into_iter().map(Event::Statement).collect());
-            self.unconfirmed.push(durable);
+            let events = records.into_iter().map(Event::Statement).collect();
+            if let Some(durable) = self.writer.write(&mut self.chain, events) {
+                self.unconfirmed.push(durable);
+            }
         }
         self.inner.finished(how);
     }
@@ -379,11 +382,12 @@ impl Phases for RecordedPhases {
 
 impl Drop for RecordedPhases {
     fn drop(&mut self) {
-        self.writer.write_later(vec![Event::Closed(SessionClosed {
+        let closed = Event::Closed(SessionClosed {
             session_id: self.session_id.clone(),
             at_us: now_us(),
             reason: "session ended".into(),
-        })]);
+        });
+        self.writer.write_later(&mut self.chain, vec![closed]);
     }
 }
 

@@ -1,10 +1,11 @@
 //! The embedded back end: one SQLite file under the state directory (WAL).
 //!
-//! Opened by the daemon ([`SqliteStore::open_for_appending`]), an append is sealed and
-//! written to the journal beside the file, synced, and only later put in the tables
-//! (`settle`, many batches per transaction, not synced but for the one before the
-//! journal starts over): see [`super::journal`]. Opened otherwise (the CLI, tests), an
-//! append is one transaction with `synchronous = FULL`, on disk when it returns.
+//! Opened by the daemon ([`SqliteStore::open_for_appending`]), records are sealed and
+//! written to the journal beside the file (by the sessions themselves, see
+//! [`super::appender`]), and only later put in the tables (`settle`, many statements per
+//! transaction, synced only when the journal needs the room back): see
+//! [`super::journal`]. Opened otherwise (the CLI, tests), an append is one transaction
+//! with `synchronous = FULL`, on disk when it returns.
 
 use std::{
     cell::RefCell,
@@ -12,12 +13,14 @@ use std::{
     fs,
     os::unix::fs::{DirBuilderExt, OpenOptionsExt},
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
 use rusqlite::{types::ValueRef, Connection, ErrorCode};
 
 use super::{
+    appender::{JournalAppender, Sealed},
     chain::RecordRow,
     db::{query_all, with_tx, Access, Backend, Row, Tx, Value},
     heads::HeadCache,
@@ -86,12 +89,12 @@ pub struct SqliteStore {
     journaled: Option<Journaled>,
 }
 
-/// The journal and the records it holds that the tables do not yet.
+/// The journal, and the records taken from it that the tables do not have yet (a
+/// settle failed, or they could not be journaled).
 struct Journaled {
-    journal: Journal,
-    rows: Vec<RecordRow>,
-    facts: Vec<Fact>,
-    /// The last frame written.
+    appender: Arc<JournalAppender>,
+    taken: Sealed,
+    /// The newest frame taken so far.
     frame: u64,
 }
 
@@ -239,25 +242,6 @@ impl Backend for SqliteStore {
         if self.journaled.is_none() {
             return ops::append(self, events);
         }
-        self.append_to_journal(events)
-    }
-
-    fn settle(&mut self) -> Result<(), StoreError> {
-        let restart = self
-            .journaled
-            .as_ref()
-            .is_some_and(|j| j.journal.used() > j.journal.size() / 2);
-        self.settle_journal(restart)
-    }
-
-    fn unsettled(&self) -> usize {
-        self.journaled.as_ref().map_or(0, |j| j.rows.len())
-    }
-}
-
-/// The journal path (see [`super::journal`]).
-impl SqliteStore {
-    fn append_to_journal(&mut self, events: &[Event]) -> Result<(), StoreError> {
         if events.is_empty() {
             return Ok(());
         }
@@ -267,36 +251,78 @@ impl SqliteStore {
             self.settle_journal(false)?;
         }
         let rows = ops::seal(self, events)?;
-        let fits = self
-            .journaled
-            .as_ref()
-            .is_some_and(|j| j.journal.fits(&rows));
-        if !fits {
-            self.settle_journal(true)?;
-        }
-        let journaled = self.journaled.as_mut().expect("a journaled store");
-        journaled.frame = journaled.journal.append(&rows)?;
         self.heads.committed(events, &rows);
-        journaled.facts.extend(events.iter().map(Fact::of));
-        journaled.rows.extend(rows);
-        Ok(())
+        let facts = events.iter().map(Fact::of).collect();
+        self.append_sealed(Sealed { rows, facts })
     }
 
-    /// Writes the journaled records into the tables in one transaction, with the
-    /// number of the last frame they came from. With `restart`, the commit is synced
-    /// and the journal starts over.
-    fn settle_journal(&mut self, restart: bool) -> Result<(), StoreError> {
-        let Some(journaled) = self.journaled.take() else {
+    fn append_sealed(&mut self, sealed: Sealed) -> Result<(), StoreError> {
+        let Some(journaled) = &mut self.journaled else {
+            return Err(StoreError::Other(
+                "sealed records need a journaled store".into(),
+            ));
+        };
+        let appender = journaled.appender.clone();
+        match appender.append(sealed) {
+            Ok(_) => match appender.sync() {
+                Ok(_) => Ok(()),
+                // In the journal but maybe not on disk: the tables take them, synced.
+                Err(_) => self.settle_journal(true),
+            },
+            Err((_, sealed)) => {
+                // Too large for the journal, or it cannot be written: straight into the
+                // tables, synced, after everything journaled before them.
+                journaled
+                    .taken
+                    .extend(appender.take_pending().into_sealed(&mut journaled.frame));
+                journaled.taken.extend(sealed);
+                self.settle_journal(true)
+            }
+        }
+    }
+
+    fn settle(&mut self) -> Result<(), StoreError> {
+        let durably = self
+            .journaled
+            .as_ref()
+            .is_some_and(|j| j.appender.other_half_unsettled() || j.appender.failed().is_some());
+        self.settle_journal(durably)
+    }
+
+    fn unsettled(&self) -> usize {
+        self.journaled
+            .as_ref()
+            .map_or(0, |j| j.taken.len() + j.appender.waiting().0)
+    }
+
+    fn journal(&self) -> Option<Arc<JournalAppender>> {
+        self.journaled.as_ref().map(|j| j.appender.clone())
+    }
+}
+
+/// The journal path (see [`super::journal`]).
+impl SqliteStore {
+    /// Writes every journaled record into the tables in one transaction, with the
+    /// number of the newest frame they came from. With `durably`, the commit is synced
+    /// and the journal may reuse the room they took.
+    fn settle_journal(&mut self, durably: bool) -> Result<(), StoreError> {
+        let Some(mut journaled) = self.journaled.take() else {
             return Ok(());
         };
-        let outcome =
-            self.write_journaled(&journaled.rows, &journaled.facts, journaled.frame, restart);
-        let mut journaled = journaled;
+        let pending = journaled.appender.take_pending();
+        journaled
+            .taken
+            .extend(pending.into_sealed(&mut journaled.frame));
+        let outcome = self.write_journaled(
+            &journaled.taken.rows,
+            &journaled.taken.facts,
+            journaled.frame,
+            durably,
+        );
         if outcome.is_ok() {
-            journaled.rows.clear();
-            journaled.facts.clear();
-            if restart {
-                journaled.journal.restart();
+            journaled.taken = Sealed::default();
+            if durably {
+                journaled.appender.settled_durably(journaled.frame);
             }
         }
         self.journaled = Some(journaled);
@@ -345,8 +371,8 @@ impl SqliteStore {
     }
 
     /// Opens the journal at `path` and puts the records of frames the tables lack into
-    /// them (synced). With `keep`, the store keeps the journal to append to; without,
-    /// a journal another process holds is left alone.
+    /// them (synced). With `keep`, the store keeps the journal (emptied) to append to;
+    /// without, a journal another process holds is left alone.
     fn take_journal(&mut self, path: &Path, keep: bool) -> Result<(), StoreError> {
         let Some((mut journal, frames)) = Journal::open(path, journal::SIZE)? else {
             return match keep {
@@ -358,10 +384,9 @@ impl SqliteStore {
             };
         };
         let taken = self.journal_taken()?;
-        journal.number_after(taken);
         let mut rows = Vec::new();
         let mut last = taken;
-        for frame in frames.into_iter().filter(|f| f.number > taken) {
+        for frame in journal::following(frames, taken) {
             last = frame.number;
             rows.extend(frame.rows);
         }
@@ -382,12 +407,11 @@ impl SqliteStore {
             self.write_journaled(&rows, &facts, last, true)?;
             tracing::info!(records = rows.len(), journal = %path.display(), "put the records a stopped gateway left in the journal into the store");
         }
-        journal.restart();
         if keep {
+            journal.start_over(last + 1)?;
             self.journaled = Some(Journaled {
-                journal,
-                rows: Vec::new(),
-                facts: Vec::new(),
+                appender: Arc::new(JournalAppender::new(journal, last)?),
+                taken: Sealed::default(),
                 frame: last,
             });
         }

@@ -12,6 +12,11 @@ pub trait AuditStore: Send {
     /// Stores `events` (in order), durable when it returns. They are in the tables (and
     /// checkpointed) then, or after a later [`AuditStore::settle`].
     fn append(&mut self, events: &[Event]) -> Result<(), StoreError>;
+    /// Stores records a session sealed itself (see [`super::appender`]), durable when it
+    /// returns. On failure the store keeps them and writes them with a later settle.
+    fn append_sealed(&mut self, sealed: super::appender::Sealed) -> Result<(), StoreError>;
+    /// The journal sessions append to directly, when the store has one.
+    fn journal(&self) -> Option<std::sync::Arc<super::appender::JournalAppender>>;
     /// Puts what was appended but is only durable elsewhere (the SQLite store's journal)
     /// into the tables, where readers see it.
     fn settle(&mut self) -> Result<(), StoreError>;

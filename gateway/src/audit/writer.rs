@@ -1,18 +1,24 @@
-//! The one thread that writes records: sessions hand it events, it appends
-//! whatever has queued up at once (group commit: one sync for many sessions'
-//! statements) and tells each session when its events are durable. A store that
-//! journals (SQLite) is told to settle its records into its tables when enough
-//! have waited, when the oldest has waited long enough, or when nothing else is
-//! happening.
+//! Where sessions' records go, and the recorder thread that puts them in the store.
 //!
-//! When the store cannot write, every waiting session is told so (and keeps
-//! its client from seeing results that have no record), the store is marked
-//! unavailable so new statements are refused, and the thread keeps the
-//! unwritten records and retries them (with whatever else arrives) every
-//! half second until they are written: service resumes by itself.
+//! With a journaled store (SQLite), a session seals its records and writes them to the
+//! journal itself ([`super::appender`]): nothing waits, and a syncer thread flushes the
+//! journal to disk every [`SYNC_EVERY`]. With `sync = "each-result"`, with a record too
+//! large for the journal, or when the journal cannot be written, the session hands its
+//! records to the recorder thread instead and its client waits until they are durable.
+//! With the PostgreSQL store every record goes to the recorder thread, which appends
+//! whatever has queued up at once (group commit: one transaction for many sessions'
+//! statements) and tells each session when its records are durable.
+//!
+//! The recorder thread also settles journaled records into the tables: when enough have
+//! waited, when the oldest has waited long enough, when none came for a tick, or when the
+//! journal needs its room back.
+//!
+//! When the store cannot write, every waiting session is told so (and keeps its client
+//! from seeing results that have no record), the store is marked unavailable so new
+//! statements are refused, and the thread keeps the unwritten records and retries them
+//! every half second until they are written: service resumes by itself.
 
 use std::{
-    collections::HashMap,
     sync::{
         atomic::{AtomicBool, Ordering},
         mpsc, Arc,
@@ -22,7 +28,14 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use super::{AuditStore, Event, StoreError};
+use super::{
+    appender::{JournalAppender, Sealed},
+    chain::{Head, RecordRow},
+    fingerprints,
+    index::Fact,
+    AuditStore, Event, StoreError,
+};
+use crate::config::RecordingSync;
 
 /// At most this many events go into one transaction.
 const MAX_BATCH: usize = 1024;
@@ -39,27 +52,50 @@ const MAX_BACKLOG: usize = 1_000_000;
 const SETTLE_AT: usize = 4096;
 /// ... or once the oldest has waited this long, ...
 const SETTLE_EVERY: Duration = Duration::from_millis(200);
-/// ... or when no statement came for this long.
-const SETTLE_WHEN_IDLE: Duration = Duration::from_millis(2);
+/// ... or when no statement came for this long (the recorder's tick with a journal).
+const SETTLE_WHEN_IDLE: Duration = Duration::from_millis(5);
+/// Sessions' journal writes reach the disk within this long.
+pub const SYNC_EVERY: Duration = Duration::from_millis(10);
 
-/// What keeps the store from writing: the last append's or settle's failure.
+/// What keeps the store from writing: the last append's or settle's failure, or the
+/// journal's.
 #[derive(Default)]
 struct Health {
     append: Option<String>,
     settle: Option<String>,
+    journal: Option<String>,
 }
 
 impl Health {
     fn problem(&self) -> Option<&String> {
-        self.append.as_ref().or(self.settle.as_ref())
+        self.append
+            .as_ref()
+            .or(self.settle.as_ref())
+            .or(self.journal.as_ref())
     }
 }
 
 /// Result of a durable write, for the session that waits on it.
 pub type Durable = oneshot::Receiver<Result<(), String>>;
 
+/// Records for the recorder thread: events it seals (a store without a journal), or
+/// records a session sealed.
+enum Records {
+    Events(Vec<Event>),
+    Sealed(Sealed),
+}
+
+impl Records {
+    fn len(&self) -> usize {
+        match self {
+            Records::Events(events) => events.len(),
+            Records::Sealed(sealed) => sealed.len(),
+        }
+    }
+}
+
 struct Job {
-    events: Vec<Event>,
+    records: Records,
     done: Option<oneshot::Sender<Result<(), String>>>,
 }
 
@@ -69,24 +105,51 @@ pub struct Writer {
     jobs: mpsc::SyncSender<Job>,
     available: Arc<AtomicBool>,
     problem: Arc<std::sync::Mutex<String>>,
+    /// The journal sessions write to themselves (SQLite with `sync = "periodic"`).
+    journal: Option<Arc<JournalAppender>>,
+    /// Sessions seal their own records (the store has a journal).
+    sessions_seal: bool,
+}
+
+/// A session's place in its hash chain, when it seals its own records.
+#[derive(Default)]
+pub struct SessionChain {
+    head: Option<Head>,
+    /// Its records go to the recorder thread from now on: one was too large for the
+    /// journal, or the journal failed. (Later records must not reach the journal
+    /// before it is durable.)
+    queued: bool,
+}
+
+impl SessionChain {
+    /// Seals `events` after this chain's head.
+    fn seal(&mut self, events: Vec<Event>) -> Sealed {
+        let mut sealed = Sealed::default();
+        for mut event in events {
+            fingerprints::fill(&mut event);
+            let row = RecordRow::seal(&event, self.head.as_ref());
+            self.head = Some(row.head());
+            sealed.facts.push(Fact::of(&event));
+            sealed.rows.push(row);
+        }
+        sealed
+    }
 }
 
 impl Writer {
-    /// Starts the writer thread, which opens the store itself (a
-    /// PostgreSQL store runs its own small runtime on that thread); returns
-    /// once the store is open, or why it could not be.
+    /// Starts the recorder thread, which opens the store itself (a PostgreSQL store runs
+    /// its own small runtime on that thread); returns once the store is open, or why it
+    /// could not be.
     pub fn start(
         open: impl FnOnce() -> Result<Box<dyn AuditStore>, StoreError> + Send + 'static,
         retention: Option<Duration>,
+        sync: RecordingSync,
     ) -> Result<Writer, StoreError> {
         let (jobs, queue) = mpsc::sync_channel(QUEUE);
-        let writer = Writer {
-            jobs,
-            available: Arc::new(AtomicBool::new(true)),
-            problem: Arc::default(),
-        };
-        let thread = writer.clone();
         let (opened, outcome) = mpsc::channel();
+        let available = Arc::new(AtomicBool::new(true));
+        let problem = Arc::<std::sync::Mutex<String>>::default();
+        let (thread_available, thread_problem) = (available.clone(), problem.clone());
         std::thread::Builder::new()
             .name("cordon-recorder".into())
             .spawn(move || {
@@ -95,8 +158,17 @@ impl Writer {
                     Ok(store)
                 }) {
                     Ok(store) => {
-                        let _ = opened.send(Ok(()));
-                        thread.run(store, queue, retention)
+                        let journal = store.journal();
+                        let _ = opened.send(Ok(journal.clone()));
+                        let recorder = Recorder {
+                            store,
+                            queue,
+                            retention,
+                            journal,
+                            available: thread_available,
+                            problem: thread_problem,
+                        };
+                        recorder.run(sync)
                     }
                     Err(e) => {
                         let _ = opened.send(Err(e));
@@ -104,10 +176,16 @@ impl Writer {
                 }
             })
             .map_err(|e| StoreError::Other(format!("starting the recorder thread: {e}")))?;
-        outcome.recv().map_err(|_| {
+        let journal = outcome.recv().map_err(|_| {
             StoreError::Other("the recorder thread ended while opening the store".into())
         })??;
-        Ok(writer)
+        Ok(Writer {
+            jobs,
+            available,
+            problem,
+            sessions_seal: journal.is_some(),
+            journal: journal.filter(|_| sync == RecordingSync::Periodic),
+        })
     }
 
     /// Whether the store is writing; when not, why.
@@ -116,13 +194,49 @@ impl Writer {
             .then(|| self.problem.lock().map(|p| p.clone()).unwrap_or_default())
     }
 
-    /// Queues events; the receiver says when they are durable.
-    pub fn write(&self, events: Vec<Event>) -> Durable {
+    /// Writes a session's events; `None` when they are durable already, else a
+    /// receiver that says when they are.
+    pub fn write(&self, chain: &mut SessionChain, events: Vec<Event>) -> Option<Durable> {
+        let records = self.journal_or_queue(chain, events)?;
         let (done, durable) = oneshot::channel();
-        let job = Job {
-            events,
+        self.queue(Job {
+            records,
             done: Some(done),
+        });
+        Some(durable)
+    }
+
+    /// Writes events nobody waits for (a session opening or closing).
+    pub fn write_later(&self, chain: &mut SessionChain, events: Vec<Event>) {
+        if let Some(records) = self.journal_or_queue(chain, events) {
+            self.queue(Job {
+                records,
+                done: None,
+            });
+        }
+    }
+
+    /// Writes the events to the journal when the session may; otherwise the records
+    /// for the recorder thread.
+    fn journal_or_queue(&self, chain: &mut SessionChain, events: Vec<Event>) -> Option<Records> {
+        if !self.sessions_seal {
+            return Some(Records::Events(events));
+        }
+        let sealed = chain.seal(events);
+        let Some(journal) = self.journal.as_ref().filter(|_| !chain.queued) else {
+            return Some(Records::Sealed(sealed));
         };
+        match journal.append(sealed) {
+            Ok(_) => None,
+            Err((why, sealed)) => {
+                tracing::debug!(?why, "a record goes to the store through the recorder");
+                chain.queued = true;
+                Some(Records::Sealed(sealed))
+            }
+        }
+    }
+
+    fn queue(&self, job: Job) {
         if let Err(e) = self.jobs.try_send(job) {
             let reason = match e {
                 mpsc::TrySendError::Full(_) => "the recording queue is full",
@@ -133,78 +247,101 @@ impl Writer {
                 let _ = done.send(Err(reason.into()));
             }
         }
-        durable
     }
+}
 
-    /// Queues events nobody waits for (a session closing).
-    pub fn write_later(&self, events: Vec<Event>) {
-        let _ = self.jobs.try_send(Job { events, done: None });
-    }
+/// The recorder thread's state.
+struct Recorder {
+    store: Box<dyn AuditStore>,
+    queue: mpsc::Receiver<Job>,
+    retention: Option<Duration>,
+    /// The store's journal, when it has one.
+    journal: Option<Arc<JournalAppender>>,
+    available: Arc<AtomicBool>,
+    problem: Arc<std::sync::Mutex<String>>,
+}
 
-    fn run(
-        self,
-        mut store: Box<dyn AuditStore>,
-        queue: mpsc::Receiver<Job>,
-        retention: Option<Duration>,
-    ) {
-        let mut fingerprints = Fingerprints::default();
+impl Recorder {
+    fn run(mut self, sync: RecordingSync) {
+        let syncer = self
+            .journal
+            .clone()
+            .filter(|_| sync == RecordingSync::Periodic)
+            .and_then(Syncer::start);
         let mut purged_at: Option<Instant> = None;
-        // Events of statements that ran but could not be written yet.
+        // Events of statements that ran but could not be written yet (a store without
+        // a journal: one with a journal keeps such records itself).
         let mut backlog: Vec<Event> = Vec::new();
         let mut health = Health::default();
-        // Since when appended records have waited to be settled.
-        let mut unsettled_since: Option<Instant> = None;
+        // Journaled records waiting for the tables at the last tick.
+        let mut waiting_before = 0;
         loop {
-            if let Some(keep) = retention {
+            if let Some(keep) = self.retention {
                 if purged_at.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
                     purged_at = Some(Instant::now());
-                    purge(&mut *store, keep);
+                    purge(&mut *self.store, keep);
                 }
             }
-            let wait = if !backlog.is_empty() || health.settle.is_some() {
+            let wait = if !backlog.is_empty() || health.problem().is_some() {
                 RETRY_EVERY
-            } else if store.unsettled() > 0 {
+            } else if self.journal.is_some() {
                 SETTLE_WHEN_IDLE
             } else {
                 PURGE_EVERY
             };
-            let first = match queue.recv_timeout(wait) {
+            let first = match self.queue.recv_timeout(wait) {
                 Ok(job) => Some(job),
                 Err(mpsc::RecvTimeoutError::Timeout) => None,
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    if let Err(e) = store.settle() {
-                        tracing::warn!(reason = %e, "records left in the journal at exit; the next start puts them in the store");
-                    }
-                    return;
-                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
-            if first.is_none() && backlog.is_empty() {
-                // Quiet: the tables catch up.
-                health.settle = store.settle().err().map(|e| e.to_string());
-                self.report(&health);
-                if health.settle.is_none() {
-                    unsettled_since = None;
-                }
-                continue;
+            if first.is_some() || !backlog.is_empty() {
+                let jobs = first.map(|job| self.gather(job)).unwrap_or_default();
+                health.append = self.append(jobs, &mut backlog).err();
             }
-            let mut jobs = first
-                .map(|job| self.gather(job, &queue))
-                .unwrap_or_default();
-            let mut events = std::mem::take(&mut backlog);
-            // Moved, not copied: only the jobs' reply channels are needed after this.
-            events.extend(jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.events)));
-            for event in &mut events {
-                if let Event::Statement(statement) = event {
-                    if statement.fingerprint.is_empty() {
-                        statement.fingerprint = fingerprints.of(&statement.text);
-                    }
+            if let Some(journal) = &self.journal {
+                let since = journal.waiting().1;
+                let waiting = self.store.unsettled();
+                let due = waiting >= SETTLE_AT
+                    || since.is_some_and(|t| t.elapsed() >= SETTLE_EVERY)
+                    || (waiting > 0 && waiting == waiting_before)
+                    || journal.other_half_unsettled()
+                    || journal.failed().is_some()
+                    || health.settle.is_some();
+                if due {
+                    health.settle = self.store.settle().err().map(|e| e.to_string());
                 }
+                waiting_before = self.store.unsettled();
+                health.journal = journal.failed();
             }
-            let outcome = store.append(&events).map_err(|e| e.to_string());
-            health.append = outcome.clone().err();
+            self.report(&health);
+        }
+        if let Some(syncer) = syncer {
+            syncer.stop();
+        }
+        if let Err(e) = self.store.settle() {
+            tracing::warn!(reason = %e, "records left in the journal at exit; the next start puts them in the store");
+        }
+    }
+
+    /// Appends the jobs' records (and the backlog before them) and tells their sessions
+    /// how it went.
+    fn append(&mut self, mut jobs: Vec<Job>, backlog: &mut Vec<Event>) -> Result<(), String> {
+        let mut events = std::mem::take(backlog);
+        let mut sealed = Sealed::default();
+        // Moved, not copied: only the jobs' reply channels are needed after this.
+        for job in &mut jobs {
+            match std::mem::replace(&mut job.records, Records::Events(Vec::new())) {
+                Records::Events(more) => events.extend(more),
+                Records::Sealed(more) => sealed.extend(more),
+            }
+        }
+        let mut outcome = Ok(());
+        if !events.is_empty() {
+            events.iter_mut().for_each(fingerprints::fill);
+            outcome = self.store.append(&events).map_err(|e| e.to_string());
             if outcome.is_err() {
                 // The statements ran: keep their records to write later.
-                backlog = events;
+                *backlog = events;
                 if backlog.len() > MAX_BACKLOG {
                     let lost = backlog.len() - MAX_BACKLOG;
                     tracing::error!(
@@ -214,22 +351,18 @@ impl Writer {
                     backlog.drain(..lost);
                 }
             }
-            for job in jobs {
-                if let Some(done) = job.done {
-                    let _ = done.send(outcome.clone());
-                }
-            }
-            if store.unsettled() > 0 {
-                let since = *unsettled_since.get_or_insert_with(Instant::now);
-                if store.unsettled() >= SETTLE_AT || since.elapsed() >= SETTLE_EVERY {
-                    health.settle = store.settle().err().map(|e| e.to_string());
-                    if health.settle.is_none() {
-                        unsettled_since = None;
-                    }
-                }
-            }
-            self.report(&health);
         }
+        if !sealed.is_empty() {
+            // On failure the store keeps them for a later settle.
+            let written = self.store.append_sealed(sealed).map_err(|e| e.to_string());
+            outcome = outcome.and(written);
+        }
+        for job in jobs {
+            if let Some(done) = job.done {
+                let _ = done.send(outcome.clone());
+            }
+        }
+        outcome
     }
 
     /// Marks the store available or not after an append or settle, logging changes.
@@ -253,19 +386,60 @@ impl Writer {
 
     /// `first` and whatever else is queued, up to a batch. Nothing waits for more:
     /// statements that finish while this batch is synced form the next one.
-    fn gather(&self, first: Job, queue: &mpsc::Receiver<Job>) -> Vec<Job> {
-        let mut count = first.events.len();
+    fn gather(&self, first: Job) -> Vec<Job> {
+        let mut count = first.records.len();
         let mut jobs = vec![first];
         while count < MAX_BATCH {
-            match queue.try_recv() {
+            match self.queue.try_recv() {
                 Ok(job) => {
-                    count += job.events.len();
+                    count += job.records.len();
                     jobs.push(job);
                 }
                 Err(_) => break,
             }
         }
         jobs
+    }
+}
+
+/// Flushes the journal sessions write to every [`SYNC_EVERY`], on its own thread so a
+/// long settle never delays it.
+struct Syncer {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Syncer {
+    fn start(journal: Arc<JournalAppender>) -> Option<Syncer> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("cordon-journal-sync".into())
+            .spawn(move || {
+                while !stopping.load(Ordering::Acquire) {
+                    std::thread::sleep(SYNC_EVERY);
+                    if journal.unsynced() {
+                        // A failure marks the journal failed: the recorder thread puts
+                        // its records in the tables, synced, and reports it.
+                        if let Err(why) = journal.sync() {
+                            tracing::error!(reason = %why, "the recording journal could not be synced");
+                        }
+                    }
+                }
+                let _ = journal.sync();
+            });
+        match thread {
+            Ok(thread) => Some(Syncer { stop, thread }),
+            Err(e) => {
+                tracing::error!(reason = %e, "starting the journal syncer failed; records are synced by each settle only");
+                None
+            }
+        }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.thread.join();
     }
 }
 
@@ -307,49 +481,4 @@ fn purge(store: &mut dyn AuditStore, keep: Duration) {
         Ok(n) => tracing::info!(sessions = n, "purged sessions past the retention period"),
         Err(e) => tracing::warn!(reason = %e, "purging old sessions failed; retrying later"),
     }
-}
-
-/// Statement fingerprints (the same for the same statement with other
-/// constants; table names kept whole), remembered by text and by shape (the
-/// text with its literals blanked, as the policy's cache keys it): a prepared
-/// statement run a million times is fingerprinted once, and so is a statement
-/// a client sends with new literals each time.
-#[derive(Default)]
-struct Fingerprints {
-    by_text: HashMap<String, String>,
-    by_shape: HashMap<String, String>,
-}
-
-/// Entries each map keeps before starting over.
-const FINGERPRINTS_KEPT: usize = 4096;
-
-impl Fingerprints {
-    fn of(&mut self, text: &str) -> String {
-        if let Some(known) = self.by_text.get(text) {
-            return known.clone();
-        }
-        let shape = crate::policy::cache::shape_key(text);
-        let known = shape.as_ref().and_then(|s| self.by_shape.get(s)).cloned();
-        let fingerprint = known.unwrap_or_else(|| {
-            pg_query::fingerprint(
-                text,
-                pg_query::ParserOptions::DEFAULT,
-                pg_query::FingerprintOptions::FULL_RELNAME,
-            )
-            .map(|f| f.hex)
-            .unwrap_or_default()
-        });
-        remember(&mut self.by_text, text.to_owned(), &fingerprint);
-        if let Some(shape) = shape {
-            remember(&mut self.by_shape, shape, &fingerprint);
-        }
-        fingerprint
-    }
-}
-
-fn remember(map: &mut HashMap<String, String>, key: String, fingerprint: &str) {
-    if map.len() >= FINGERPRINTS_KEPT {
-        map.clear();
-    }
-    map.insert(key, fingerprint.to_owned());
 }

@@ -132,6 +132,7 @@ pub struct RecordingTable {
     pub store: Option<Spanned<String>>,
     pub path: Option<Spanned<PathBuf>>,
     pub conninfo: Option<Spanned<String>>,
+    pub sync: Option<Spanned<String>>,
     pub max_rows: Option<Spanned<usize>>,
     pub max_bytes: Option<Spanned<usize>>,
     pub retention: Option<Spanned<String>>,

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use error::{ConfigError, Location};
-pub use recording::{parse_duration, Recording, RecordingStore};
+pub use recording::{parse_duration, Recording, RecordingStore, RecordingSync};
 pub use subject::Subject;
 
 pub const DEFAULT_LISTEN_PORT: u16 = 15432;

@@ -16,11 +16,24 @@ pub enum RecordingStore {
     Postgres { conninfo: String },
 }
 
+/// When a statement's record reaches the disk (`sync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingSync {
+    /// Written to the kernel before the result reaches the client (a killed or crashed
+    /// gateway loses nothing), flushed to disk within a few milliseconds.
+    Periodic,
+    /// Flushed to disk before the result reaches the client (a power loss loses
+    /// nothing either); several times the CPU per statement.
+    EachResult,
+}
+
 #[derive(Debug, Clone)]
 pub struct Recording {
     /// Off only for measurements: a gateway that does not record is blind.
     pub enabled: bool,
     pub store: RecordingStore,
+    /// When records reach the disk (SQLite; the PostgreSQL store commits each group).
+    pub sync: RecordingSync,
     /// Result rows kept per statement (as the client saw them); more are counted, not kept.
     pub max_rows: usize,
     /// Bytes of result values kept per statement.
@@ -43,6 +56,7 @@ impl Validator<'_> {
             store: RecordingStore::Sqlite {
                 path: state_dir.join("audit.db"),
             },
+            sync: RecordingSync::Periodic,
             max_rows: DEFAULT_MAX_ROWS,
             max_bytes: DEFAULT_MAX_BYTES,
             retention_secs: None,
@@ -89,6 +103,19 @@ impl Validator<'_> {
                 ));
             }
         };
+        if let Some(sync) = &raw.sync {
+            recording.sync = match sync.get_ref().as_str() {
+                "periodic" => RecordingSync::Periodic,
+                "each-result" => RecordingSync::EachResult,
+                other => {
+                    return Err(self.error(
+                        sync,
+                        "sync",
+                        format!("unknown sync \"{other}\"; use \"periodic\" or \"each-result\""),
+                    ))
+                }
+            };
+        }
         if let Some(rows) = raw.max_rows {
             recording.max_rows = rows.into_inner();
         }

@@ -100,10 +100,28 @@ const LITERAL_MARK: u32 = 0xE000;
 /// The statement's tokens as PostgreSQL's own scanner reads them, with
 /// every literal replaced by its kind and comments dropped.
 pub(crate) fn shape_key(text: &str) -> Option<String> {
-    use pg_query::protobuf::Token;
+    // The policy and the recording both ask for the shape of the statement a session
+    // just sent, on the same thread: the scan runs once.
+    thread_local! {
+        static LAST: std::cell::RefCell<(String, Option<String>)> = Default::default();
+    }
     if text.contains('\0') || text.len() > CACHEABLE_TEXT_LEN {
         return None;
     }
+    if let Some(known) = LAST.with_borrow(|(last, key)| (last == text).then(|| key.clone())) {
+        return known;
+    }
+    let key = scan_shape(text);
+    LAST.with_borrow_mut(|(last, last_key)| {
+        last.clear();
+        last.push_str(text);
+        last_key.clone_from(&key);
+    });
+    key
+}
+
+fn scan_shape(text: &str) -> Option<String> {
+    use pg_query::protobuf::Token;
     let scanned = pg_query::scan(text).ok()?;
     let mut key = String::with_capacity(text.len() + scanned.tokens.len());
     for token in &scanned.tokens {
