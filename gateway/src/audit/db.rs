@@ -79,6 +79,11 @@ pub trait Tx {
     ) -> Result<(), StoreError>;
     /// Several statements without parameters (migrations).
     fn batch(&self, sql: &str) -> Result<(), StoreError>;
+    /// Records per INSERT: many where each statement is a round trip, one where a
+    /// prepared statement run again is cheapest (SQLite).
+    fn records_per_insert(&self) -> usize {
+        64
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -215,7 +215,10 @@ pub fn following(frames: Vec<Frame>, taken: u64) -> Vec<Frame> {
 
 /// Zeros from `from` to `size`, synced: later appends overwrite allocated blocks.
 fn write_through(file: &File, from: u64, size: u64) -> std::io::Result<()> {
-    let zeros = vec![0u8; 1 << 20];
+    // A page at a time: the page cache then holds the file in small folios, and an
+    // append's write walks one page's buffers, not those of a folio of a megabyte
+    // (measured: half the CPU of each append).
+    let zeros = vec![0u8; 4096];
     let mut at = from;
     while at < size {
         let n = (size - at).min(zeros.len() as u64) as usize;

@@ -102,7 +102,7 @@ pub fn write_rows(tx: &dyn Tx, rows: &[RecordRow], facts: &[Fact]) -> Result<(),
     }
     let last = last_checkpoint(tx)?;
     let checkpoint = checkpoint_after(rows, last.as_ref(), now_us());
-    for chunk in rows.chunks(INSERT_CHUNK) {
+    for chunk in rows.chunks(tx.records_per_insert().clamp(1, INSERT_CHUNK)) {
         insert_records(tx, chunk)?;
     }
     index::update(tx, facts)?;
@@ -300,23 +300,8 @@ const INSERT_CHUNK: usize = 64;
 
 /// One multi-row INSERT: a round trip per chunk rather than per record.
 fn insert_records(tx: &dyn Tx, rows: &[RecordRow]) -> Result<(), StoreError> {
-    let mut sql = format!("INSERT INTO records ({RECORD_COLUMNS}) VALUES ");
     let mut params = Vec::with_capacity(rows.len() * 7);
-    for (i, row) in rows.iter().enumerate() {
-        let n = i * 7;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-            n + 1,
-            n + 2,
-            n + 3,
-            n + 4,
-            n + 5,
-            n + 6,
-            n + 7
-        ));
+    for row in rows {
         params.extend([
             row.session_id.as_str().into(),
             row.seq.into(),
@@ -327,9 +312,28 @@ fn insert_records(tx: &dyn Tx, rows: &[RecordRow]) -> Result<(), StoreError> {
             row.hash.as_str().into(),
         ]);
     }
-    tx.execute(&sql, &params)?;
+    tx.execute(&INSERT_RECORDS[rows.len()], &params)?;
     Ok(())
 }
+
+/// The INSERT for each number of records up to a chunk, written once.
+static INSERT_RECORDS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    (0..=INSERT_CHUNK)
+        .map(|rows| {
+            let values: Vec<String> = (0..rows)
+                .map(|i| {
+                    let n = i * 7;
+                    let numbers: Vec<String> = (1..=7).map(|k| format!("${}", n + k)).collect();
+                    format!("({})", numbers.join(", "))
+                })
+                .collect();
+            format!(
+                "INSERT INTO records ({RECORD_COLUMNS}) VALUES {}",
+                values.join(", ")
+            )
+        })
+        .collect()
+});
 
 fn insert_checkpoint(tx: &dyn Tx, row: &CheckpointRow) -> Result<(), StoreError> {
     tx.execute(

@@ -134,6 +134,11 @@ impl SessionChain {
         }
         sealed
     }
+
+    #[cfg(test)]
+    pub fn seal_for_test(&mut self, events: Vec<Event>) -> Sealed {
+        self.seal(events)
+    }
 }
 
 impl Writer {

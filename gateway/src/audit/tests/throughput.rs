@@ -51,3 +51,51 @@ fn audit_throughput_sqlite() {
         }
     }
 }
+
+/// The tables' side alone: CPU per record of settling journaled records (what the
+/// recorder thread spends beside the sessions' own journal writes).
+#[test]
+#[ignore = "a measurement; run by hand"]
+fn audit_settle_cost_sqlite() {
+    let f = Fixture::new();
+    let path = f.store.path().to_path_buf();
+    let mut store = SqliteStore::open_for_appending(&path).expect("opening for appending");
+    let journal = store.journal().expect("a journal");
+    let mut chains: Vec<crate::audit::writer::SessionChain> =
+        (0..16).map(|_| Default::default()).collect();
+    for (i, chain) in chains.iter_mut().enumerate() {
+        let sealed = chain.seal_for_test(vec![opened(&format!("s{i}"), "etl", T0)]);
+        journal.append(sealed).ok().expect("journaled");
+    }
+    let mut n = 0i64;
+    let mut settling = Duration::ZERO;
+    let mut records = 0u64;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        for _ in 0..4096 {
+            n += 1;
+            let i = (n % 16) as usize;
+            let sealed =
+                chains[i].seal_for_test(vec![statement(&format!("s{i}"), n, "allowed", T0 + n)]);
+            journal.append(sealed).ok().expect("journaled");
+        }
+        let cpu = cpu_time();
+        store.settle().unwrap();
+        settling += cpu_time() - cpu;
+        records += 4096;
+    }
+    println!(
+        "settling: {:.2} us CPU per record ({records} records)",
+        settling.as_secs_f64() * 1e6 / records as f64
+    );
+}
+
+fn cpu_time() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
