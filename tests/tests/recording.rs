@@ -51,7 +51,11 @@ fn store_path(s: &Scenario) -> PathBuf {
 /// on the test's PostgreSQL (the fleet back end).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Backend {
+    /// The default: records written to the kernel before each result, synced every
+    /// few milliseconds.
     Sqlite,
+    /// `sync = "each-result"`: synced before each result.
+    SqliteSyncedEachResult,
     Postgres,
 }
 
@@ -59,8 +63,11 @@ enum Backend {
 /// server the test starts (reached over its Unix socket, never intercepted).
 fn start_on(backend: Backend) -> (Scenario, Box<dyn Fn() -> Box<dyn AuditStore>>) {
     match backend {
-        Backend::Sqlite => {
-            let s = start("");
+        Backend::Sqlite | Backend::SqliteSyncedEachResult => {
+            let s = match backend {
+                Backend::Sqlite => start(""),
+                _ => start("\n[recording]\nsync = \"each-result\"\n"),
+            };
             let path = store_path(&s);
             (s, Box::new(move || Box::new(settled_sqlite_store(&path))))
         }
@@ -221,6 +228,11 @@ fn psycopg_binary_results_are_recorded() {
 #[test]
 fn statements_acknowledged_before_sigkill_are_all_recorded() {
     acknowledged_survive_sigkill(Backend::Sqlite);
+}
+
+#[test]
+fn statements_acknowledged_before_sigkill_are_all_recorded_when_synced_before_each_result() {
+    acknowledged_survive_sigkill(Backend::SqliteSyncedEachResult);
 }
 
 #[test]

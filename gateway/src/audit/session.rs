@@ -1,7 +1,9 @@
 //! Records one session: wraps the session's other phases (the policy) and
 //! writes what each judged request was, what was decided, and what came back
-//! as the client saw it. A request's record is durable before its completion
-//! reaches the client.
+//! as the client saw it. A request's record is written before its completion
+//! reaches the client: to the journal, where a killed or crashed gateway cannot
+//! lose it, or durably (`sync = "each-result"`, the PostgreSQL store, a record
+//! the journal could not take), in which case output waits for it.
 
 use std::{
     collections::VecDeque,
@@ -50,7 +52,7 @@ pub struct RecordedPhases {
     session_id: String,
     caps: Caps,
     pending: VecDeque<Pending>,
-    /// Records written but not yet durable: output waits for them.
+    /// Records handed to the recorder thread, not yet durable: output waits for them.
     unconfirmed: Vec<Durable>,
     /// The columns of the result being answered, and their type OIDs.
     columns: Vec<String>,

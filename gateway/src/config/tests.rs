@@ -204,3 +204,20 @@ fn policy_rules_are_checked_and_located() {
     .expect("valid");
     assert_eq!(ok.policy.rules.len(), 1);
 }
+
+#[test]
+fn recording_sync_is_periodic_unless_each_result_is_asked() {
+    assert_eq!(
+        parse(MINIMAL).unwrap().recording.sync,
+        RecordingSync::Periodic
+    );
+    let text = format!("{MINIMAL}\n[recording]\nsync = \"each-result\"\n");
+    assert_eq!(
+        parse(&text).unwrap().recording.sync,
+        RecordingSync::EachResult
+    );
+    let text = format!("{MINIMAL}\n[recording]\nsync = \"always\"\n");
+    let e = error_of(&text);
+    assert!(e.contains(":23:8: field `sync`"), "{e}");
+    assert!(e.contains("\"periodic\" or \"each-result\""), "{e}");
+}

@@ -115,3 +115,94 @@ fn one_process_appends_at_a_time() {
     assert!(e.is_unavailable(), "{e}");
     assert!(e.to_string().contains("another process"), "{e}");
 }
+
+/// Records as sessions write them (sealed by their own chains, into the journal, not
+/// synced, not settled) are all in the store after the daemon is gone, including after
+/// writing moved to the journal's other half.
+#[test]
+fn records_sessions_wrote_reach_the_store_across_both_halves() {
+    let f = Fixture::new();
+    let path = f.store.path().to_path_buf();
+    let mut daemon = SqliteStore::open_for_appending(&path).unwrap();
+    let journal = daemon.journal().expect("a journaled store");
+    let mut chain = crate::audit::writer::SessionChain::default();
+    let write = |chain: &mut crate::audit::writer::SessionChain, event| {
+        journal
+            .append(chain.seal_for_test(vec![event]))
+            .ok()
+            .expect("journaled")
+    };
+    write(&mut chain, super::opened("s", "etl", T0));
+    let big = "x".repeat(8 << 10);
+    let mut n = 0;
+    let text = |n: i64| {
+        let mut event = statement("s", n, "allowed", T0 + n);
+        if let crate::audit::Event::Statement(s) = &mut event {
+            s.text = format!("SELECT '{big}' -- {n}");
+        }
+        event
+    };
+    // Fill the first half; the next frame moves to the second.
+    while !journal.other_half_unsettled() {
+        n += 1;
+        write(&mut chain, text(n));
+    }
+    // The first half cannot be reused until the tables hold it durably.
+    daemon.settle().unwrap();
+    assert!(!journal.other_half_unsettled());
+    for _ in 0..10 {
+        n += 1;
+        write(&mut chain, text(n));
+    }
+    drop(journal);
+    drop(daemon);
+
+    let store = verified(&path);
+    assert_eq!(statements_of(&store, "s"), n as usize);
+}
+
+#[test]
+fn a_record_too_large_for_the_journal_goes_to_the_tables() {
+    let f = Fixture::new();
+    let path = f.store.path().to_path_buf();
+    let mut daemon = SqliteStore::open_for_appending(&path).unwrap();
+    daemon.append(&[super::opened("s", "etl", T0)]).unwrap();
+    let mut event = statement("s", 1, "allowed", T0 + 1);
+    if let crate::audit::Event::Statement(s) = &mut event {
+        s.text = format!("SELECT '{}'", "x".repeat(journal::SIZE as usize / 2));
+    }
+    daemon.append(&[event]).unwrap();
+    assert_eq!(
+        daemon.unsettled(),
+        0,
+        "it went to the tables, with what came before"
+    );
+    daemon
+        .append(&[statement("s", 2, "allowed", T0 + 2)])
+        .unwrap();
+    drop(daemon);
+    let store = verified(&path);
+    assert_eq!(statements_of(&store, "s"), 2);
+}
+
+#[test]
+fn frames_after_a_gap_are_not_taken() {
+    let frames = |numbers: &[u64]| {
+        numbers
+            .iter()
+            .map(|&number| journal::Frame {
+                number,
+                rows: Vec::new(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let taken = |numbers: &[u64], after| {
+        journal::following(frames(numbers), after)
+            .iter()
+            .map(|f| f.number)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(taken(&[3, 4, 5, 6], 4), vec![5, 6]);
+    assert_eq!(taken(&[3, 4, 6, 7], 3), vec![4], "5 never reached the disk");
+    assert_eq!(taken(&[6, 7], 4), Vec::<u64>::new());
+}
