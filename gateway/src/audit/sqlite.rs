@@ -268,6 +268,16 @@ impl Backend for SqliteStore {
             ));
         };
         let appender = journaled.appender.clone();
+        if !journaled.taken.is_empty() {
+            // Records only in memory (a settle failed) go first, and these after them:
+            // a session's later record must never be in the journal without its earlier
+            // ones.
+            journaled
+                .taken
+                .extend(appender.take_pending().into_sealed(&mut journaled.frame));
+            journaled.taken.extend(sealed);
+            return self.settle_journal(true);
+        }
         match appender.append(sealed) {
             Ok(_) => match appender.sync() {
                 Ok(_) => Ok(()),
@@ -287,10 +297,13 @@ impl Backend for SqliteStore {
     }
 
     fn settle(&mut self) -> Result<(), StoreError> {
-        let durably = self
-            .journaled
-            .as_ref()
-            .is_some_and(|j| j.appender.other_half_unsettled() || j.appender.failed().is_some());
+        // Synced when the journal needs its room back, when it failed, and when records
+        // only in memory (an earlier settle failed) are among those written.
+        let durably = self.journaled.as_ref().is_some_and(|j| {
+            j.appender.other_half_unsettled()
+                || j.appender.failed().is_some()
+                || !j.taken.is_empty()
+        });
         self.settle_journal(durably)
     }
 

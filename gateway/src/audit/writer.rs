@@ -311,9 +311,13 @@ impl Recorder {
                     || (waiting > 0 && waiting == waiting_before)
                     || journal.other_half_unsettled()
                     || journal.failed().is_some()
-                    || health.settle.is_some();
+                    || health.problem().is_some();
                 if due {
                     health.settle = self.store.settle().err().map(|e| e.to_string());
+                    if health.settle.is_none() {
+                        // What a failed append left with the store is written now.
+                        health.append = None;
+                    }
                 }
                 waiting_before = self.store.unsettled();
                 health.journal = journal.failed();

@@ -428,7 +428,9 @@ mod properties {
             }
         }
 
-        /// A secret set off by spaces is found whatever surrounds it.
+        /// A secret set off by spaces is found whatever surrounds it. (The pieces
+        /// around it may hold the same characters where they are not that secret, as
+        /// in `ann@example.com4111`: only the copy set off by spaces must go.)
         #[test]
         fn secrets_never_survive(
             before in spliced(),
@@ -437,7 +439,8 @@ mod properties {
         ) {
             let text = format!("{before} {secret} {after}");
             let out = all().redact(&text).unwrap_or_else(|| text.clone());
-            prop_assert!(!out.contains(secret), "{text:?} -> {out:?}");
+            let elsewhere = before.matches(secret).count() + after.matches(secret).count();
+            prop_assert!(out.matches(secret).count() <= elsewhere, "{text:?} -> {out:?}");
         }
     }
 }
