@@ -71,6 +71,7 @@ fn audit_settle_cost_sqlite() {
     let mut settling = Duration::ZERO;
     let mut records = 0u64;
     let start = Instant::now();
+    let process_start = process_cpu();
     while start.elapsed() < Duration::from_secs(3) {
         for _ in 0..4096 {
             n += 1;
@@ -84,18 +85,29 @@ fn audit_settle_cost_sqlite() {
         settling += cpu_time() - cpu;
         records += 4096;
     }
+    drop(store);
+    let whole = process_cpu() - process_start;
     println!(
-        "settling: {:.2} us CPU per record ({records} records)",
-        settling.as_secs_f64() * 1e6 / records as f64
+        "settling: {:.2} us CPU per record ({records} records); the whole run, sealing and journal writes and WAL checkpoints included: {:.2} us",
+        settling.as_secs_f64() * 1e6 / records as f64,
+        whole.as_secs_f64() * 1e6 / records as f64
     );
 }
 
 fn cpu_time() -> Duration {
+    clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+fn process_cpu() -> Duration {
+    clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+fn clock(id: libc::clockid_t) -> Duration {
     let mut t = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime writes the timespec it is given.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    unsafe { libc::clock_gettime(id, &mut t) };
     Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
 }
