@@ -21,11 +21,17 @@ thread_local! {
     static FINGERPRINTS: RefCell<Fingerprints> = RefCell::default();
 }
 
+/// A statement's fingerprint. Asked right after the policy judged the same text on the
+/// same thread, its shape is not scanned again (see `policy::cache::shape_key`).
+pub fn of(text: &str) -> String {
+    FINGERPRINTS.with_borrow_mut(|f| f.of(text))
+}
+
 /// Fills in a statement record's fingerprint, if it has none.
 pub fn fill(event: &mut Event) {
     if let Event::Statement(statement) = event {
         if statement.fingerprint.is_empty() {
-            statement.fingerprint = FINGERPRINTS.with_borrow_mut(|f| f.of(&statement.text));
+            statement.fingerprint = of(&statement.text);
         }
     }
 }

@@ -96,8 +96,8 @@ impl RecordedPhases {
             record: StatementRecord {
                 session_id: self.session_id.clone(),
                 text: text.to_owned(),
-                // Filled in by the writer thread, off the session's path.
-                fingerprint: String::new(),
+                // Now, while the policy's scan of this text is at hand.
+                fingerprint: super::fingerprints::of(text),
                 decision: decision.to_owned(),
                 rule: error.and_then(|e| rule_of(&e.message)),
                 approval: None,

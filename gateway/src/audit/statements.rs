@@ -95,6 +95,8 @@ pub(super) fn records(
     let mut one = |n: usize, text: &str, ended_at_us: i64| {
         let r = StatementRecord {
             text: text.trim().to_owned(),
+            // Its own, filled in when it is sealed.
+            fingerprint: String::new(),
             part: Some(n as u32 + 1),
             request_text: (n == 0).then(|| whole.clone()),
             started_at_us: clock,
