@@ -4,7 +4,7 @@
 //! under a short lock: one `pwrite` into the page cache, no thread hand-off and no
 //! waiting. From then on the record survives the gateway being killed or crashing (the
 //! kernel holds it), so the statement's result may go to the client. A syncer thread
-//! flushes the journal to disk every few milliseconds (see [`super::writer`]); with
+//! flushes the journal to disk every few milliseconds (see [`super::recorder`]); with
 //! `sync = "each-result"` sessions hand their records to the recorder thread instead,
 //! which writes and syncs them before any result is released.
 //!

@@ -15,6 +15,7 @@ mod journal;
 mod ops;
 pub mod postgres;
 pub mod record;
+mod recorder;
 pub mod session;
 pub mod sqlite;
 mod statements;
