@@ -82,7 +82,6 @@ pub(super) struct Job {
     pub(super) done: Option<oneshot::Sender<Result<(), String>>>,
 }
 
-/// The recorder thread's state.
 /// What the recorder thread shares with the sessions' [`super::writer::Writer`].
 pub(super) struct Setup {
     pub(super) queue: mpsc::Receiver<Job>,
@@ -92,14 +91,12 @@ pub(super) struct Setup {
     pub(super) problem: Arc<std::sync::Mutex<String>>,
 }
 
+/// The recorder thread's state.
 pub(super) struct Recorder {
     store: Box<dyn AuditStore>,
-    queue: mpsc::Receiver<Job>,
-    retention: Option<Duration>,
     /// The store's journal, when it has one.
     journal: Option<Arc<JournalAppender>>,
-    available: Arc<AtomicBool>,
-    problem: Arc<std::sync::Mutex<String>>,
+    setup: Setup,
 }
 
 impl Recorder {
@@ -124,11 +121,8 @@ impl Recorder {
                         let _ = opened.send(Ok(journal.clone()));
                         let recorder = Recorder {
                             store,
-                            queue: setup.queue,
-                            retention: setup.retention,
                             journal,
-                            available: setup.available,
-                            problem: setup.problem,
+                            setup,
                         };
                         recorder.run(sync)
                     }
@@ -157,7 +151,7 @@ impl Recorder {
         // Journaled records waiting for the tables at the last tick.
         let mut waiting_before = 0;
         loop {
-            if let Some(keep) = self.retention {
+            if let Some(keep) = self.setup.retention {
                 if purged_at.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
                     purged_at = Some(Instant::now());
                     purge(&mut *self.store, keep);
@@ -170,7 +164,7 @@ impl Recorder {
             } else {
                 PURGE_EVERY
             };
-            let first = match self.queue.recv_timeout(wait) {
+            let first = match self.setup.queue.recv_timeout(wait) {
                 Ok(job) => Some(job),
                 Err(mpsc::RecvTimeoutError::Timeout) => None,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -254,15 +248,15 @@ impl Recorder {
     fn report(&self, health: &Health) {
         match health.problem() {
             None => {
-                if !self.available.swap(true, Ordering::AcqRel) {
+                if !self.setup.available.swap(true, Ordering::AcqRel) {
                     tracing::warn!("the recording store writes again");
                 }
             }
             Some(reason) => {
-                if self.available.swap(false, Ordering::AcqRel) {
+                if self.setup.available.swap(false, Ordering::AcqRel) {
                     tracing::error!(reason = %reason, "the recording store cannot write; statements are refused until it can");
                 }
-                if let Ok(mut problem) = self.problem.lock() {
+                if let Ok(mut problem) = self.setup.problem.lock() {
                     problem.clone_from(reason);
                 }
             }
@@ -275,7 +269,7 @@ impl Recorder {
         let mut count = first.records.len();
         let mut jobs = vec![first];
         while count < MAX_BATCH {
-            match self.queue.try_recv() {
+            match self.setup.queue.try_recv() {
                 Ok(job) => {
                     count += job.records.len();
                     jobs.push(job);

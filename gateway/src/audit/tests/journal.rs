@@ -15,6 +15,15 @@ fn statements_of(store: &SqliteStore, id: &str) -> usize {
     store.session(id).unwrap().map_or(0, |s| s.statements.len())
 }
 
+/// Statement `n` of session `id`, its text selecting `literal` (a record as large as it).
+fn statement_selecting(id: &str, n: i64, literal: &str) -> crate::audit::Event {
+    let mut event = statement(id, n, "allowed", T0 + n);
+    if let crate::audit::Event::Statement(s) = &mut event {
+        s.text = format!("SELECT '{literal}' -- {n}");
+    }
+    event
+}
+
 fn verified(path: &Path) -> SqliteStore {
     let store = SqliteStore::open(path).expect("reopening");
     let report = store.verify().unwrap();
@@ -89,10 +98,7 @@ fn the_journal_starts_over_many_times_and_nothing_is_lost() {
     daemon.append(&[super::opened("long", "etl", T0)]).unwrap();
     while (n as u64) * (16 << 10) < 3 * journal::SIZE {
         n += 1;
-        let mut event = statement("long", n, "allowed", T0 + n);
-        if let crate::audit::Event::Statement(s) = &mut event {
-            s.text = format!("SELECT '{big}' -- {n}");
-        }
+        let event = statement_selecting("long", n, &big);
         daemon.append(&[event]).unwrap();
         if n % 64 == 0 {
             daemon.settle().unwrap();
@@ -135,13 +141,7 @@ fn records_sessions_wrote_reach_the_store_across_both_halves() {
     write(&mut chain, super::opened("s", "etl", T0));
     let big = "x".repeat(8 << 10);
     let mut n = 0;
-    let text = |n: i64| {
-        let mut event = statement("s", n, "allowed", T0 + n);
-        if let crate::audit::Event::Statement(s) = &mut event {
-            s.text = format!("SELECT '{big}' -- {n}");
-        }
-        event
-    };
+    let text = |n: i64| statement_selecting("s", n, &big);
     // Fill the first half; the next frame moves to the second.
     while !journal.other_half_unsettled() {
         n += 1;
@@ -167,10 +167,7 @@ fn a_record_too_large_for_the_journal_goes_to_the_tables() {
     let path = f.store.path().to_path_buf();
     let mut daemon = SqliteStore::open_for_appending(&path).unwrap();
     daemon.append(&[super::opened("s", "etl", T0)]).unwrap();
-    let mut event = statement("s", 1, "allowed", T0 + 1);
-    if let crate::audit::Event::Statement(s) = &mut event {
-        s.text = format!("SELECT '{}'", "x".repeat(journal::SIZE as usize / 2));
-    }
+    let event = statement_selecting("s", 1, &"x".repeat(journal::SIZE as usize / 2));
     daemon.append(&[event]).unwrap();
     assert_eq!(
         daemon.unsettled(),
