@@ -79,10 +79,11 @@ pub trait Tx {
     ) -> Result<(), StoreError>;
     /// Several statements without parameters (migrations).
     fn batch(&self, sql: &str) -> Result<(), StoreError>;
-    /// Records per INSERT: many where each statement is a round trip, one where a
-    /// prepared statement run again is cheapest (SQLite).
-    fn records_per_insert(&self) -> usize {
-        64
+    /// Whether the store finds a session's records through `record_spans` (ranges of
+    /// ids, one per session per batch) rather than an index entry per record: SQLite,
+    /// where that index was most of a batch's cost (see `sqlite::MIGRATIONS`).
+    fn keeps_record_spans(&self) -> bool {
+        false
     }
 }
 

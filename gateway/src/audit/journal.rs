@@ -2,8 +2,8 @@
 //! their statement's result, and reach the database tables later, many at a time (see
 //! [`super::sqlite`] and [`super::appender`]).
 //!
-//! Why: a SQLite commit rewrites whole pages (the tails of the records table and its
-//! session index, each session's listing row); committing every group of statements
+//! Why: a SQLite commit rewrites whole pages (the tails of the records table and of its
+//! session lookup, each session's listing row); committing every group of statements
 //! held recording to well under half the throughput of not recording. The journal takes
 //! only the records' own bytes, and the tables are brought up to date a few times a
 //! second, where each page holds many statements.

@@ -17,6 +17,7 @@ pub mod postgres;
 pub mod record;
 mod recorder;
 pub mod session;
+mod spans;
 pub mod sqlite;
 mod statements;
 pub mod store;

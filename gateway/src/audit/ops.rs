@@ -14,6 +14,7 @@ use super::{
     heads::HeadCache,
     index::{self, Fact},
     record::Event,
+    spans,
     store::{now_us, AuditStore, SessionDetail, SessionFilter, SessionSummary, StoreError},
     verify::{Verifier, VerifyReport},
 };
@@ -102,8 +103,12 @@ pub fn write_rows(tx: &dyn Tx, rows: &[RecordRow], facts: &[Fact]) -> Result<(),
     }
     let last = last_checkpoint(tx)?;
     let checkpoint = checkpoint_after(rows, last.as_ref(), now_us());
-    for chunk in rows.chunks(tx.records_per_insert().clamp(1, INSERT_CHUNK)) {
-        insert_records(tx, chunk)?;
+    if tx.keeps_record_spans() {
+        spans::insert_grouped(tx, rows)?;
+    } else {
+        for chunk in rows.chunks(INSERT_CHUNK) {
+            insert_records(tx, chunk)?;
+        }
     }
     index::update(tx, facts)?;
     insert_checkpoint(tx, &checkpoint)
@@ -141,7 +146,10 @@ pub fn session(backend: &dyn Backend, id: &str) -> Result<Option<SessionDetail>,
     with_tx(backend, Access::Read, |tx| {
         let mut events = Vec::new();
         tx.query(
-            &format!("SELECT {RECORD_COLUMNS} FROM records WHERE session_id = $1 ORDER BY seq, id"),
+            &format!(
+                "SELECT {RECORD_COLUMNS} FROM {} ORDER BY seq, id",
+                spans::session_records(tx)
+            ),
             &[id.into()],
             &mut |row| {
                 let row = record_row(row)?;
@@ -165,7 +173,10 @@ pub fn export(
         let mut lines = 0;
         for summary in index::list(tx, filter)? {
             tx.query(
-                &format!("SELECT {RECORD_COLUMNS} FROM records WHERE session_id = $1 ORDER BY id"),
+                &format!(
+                    "SELECT {RECORD_COLUMNS} FROM {} ORDER BY id",
+                    spans::session_records(tx)
+                ),
                 &[summary.id.as_str().into()],
                 &mut |row| {
                     let line = export_line(&record_row(row)?);
@@ -242,10 +253,7 @@ pub fn purge_before(backend: &dyn Backend, cutoff_us: i64) -> Result<u64, StoreE
                 if let Some(head) = session_head(tx, &id)? {
                     purged.insert(id.clone(), head);
                 }
-                tx.execute(
-                    "DELETE FROM records WHERE session_id = $1",
-                    &[id.as_str().into()],
-                )?;
+                spans::delete_session(tx, &id)?;
                 tx.execute("DELETE FROM sessions WHERE session_id = $1", &[id.into()])?;
             }
             if !purged.is_empty() {
@@ -295,7 +303,7 @@ fn checkpoint_row(mut row: Row) -> Result<CheckpointRow, StoreError> {
     })
 }
 
-/// Records per INSERT statement (7 parameters each; SQLite allows 32,766).
+/// Records per INSERT statement (PostgreSQL: each statement is a round trip).
 const INSERT_CHUNK: usize = 64;
 
 /// One multi-row INSERT: a round trip per chunk rather than per record.
@@ -372,7 +380,10 @@ fn last_checkpoint(tx: &dyn Tx) -> Result<Option<CheckpointHead>, StoreError> {
 fn session_head(tx: &dyn Tx, id: &str) -> Result<Option<Head>, StoreError> {
     let mut rows = query_all(
         tx,
-        "SELECT seq, hash FROM records WHERE session_id = $1 ORDER BY id DESC LIMIT 1",
+        &format!(
+            "SELECT seq, hash FROM {} ORDER BY id DESC LIMIT 1",
+            spans::session_records(tx)
+        ),
         &[id.into()],
     )?;
     rows.pop()

@@ -75,6 +75,21 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE journal_taken (frame BIGINT NOT NULL);
     INSERT INTO journal_taken (frame) VALUES (0);
 ",
+    // A session's records are found through spans of ids, written once per session
+    // per batch, instead of an index entry per record: with many sessions recording at
+    // once, every batch rewrote one index page per session (and the WAL checkpoint
+    // copied each again), which cost more than the records themselves.
+    "
+    CREATE TABLE record_spans (
+        session_id TEXT NOT NULL,
+        first_id INTEGER NOT NULL,
+        last_id INTEGER NOT NULL,
+        PRIMARY KEY (session_id, first_id)
+    ) WITHOUT ROWID;
+    INSERT INTO record_spans (session_id, first_id, last_id)
+        SELECT session_id, id, id FROM records;
+    DROP INDEX records_session;
+",
 ];
 
 pub struct SqliteStore {
@@ -501,10 +516,8 @@ impl Tx for SqliteStore {
         self.conn.execute_batch(sql).map_err(map_err)
     }
 
-    fn records_per_insert(&self) -> usize {
-        // Measured: one prepared single-row INSERT run again per record costs less
-        // than multi-row VALUES in SQLite.
-        1
+    fn keeps_record_spans(&self) -> bool {
+        true
     }
 }
 

@@ -3,7 +3,7 @@
 //! Left to itself, SQLite checkpoints inside the COMMIT that pushes the WAL past 1000
 //! pages: that commit copies the pages into the database file and syncs it, while every
 //! session waiting on the batch waits too. And since each batch rewrites the same hot
-//! pages (the tails of the records table and of the per-session index), checkpointing
+//! pages (the tails of the records table and of the session lookup), checkpointing
 //! often copies the same pages over and over. Here the appending connection never
 //! checkpoints; this thread does, with its own connection, a few times a second, in
 //! PASSIVE mode (it never blocks the writer; what it cannot copy yet waits for the next

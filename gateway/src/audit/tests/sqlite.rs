@@ -228,3 +228,84 @@ fn an_empty_store_verifies_and_an_empty_batch_writes_nothing() {
     assert!(report.is_ok());
     assert_eq!((report.checkpoints, report.last_checkpoint), (0, None));
 }
+
+/// Sessions recording at once: each batch holds records of several sessions, and each
+/// session's records come back whole and in order (through one span per session per
+/// batch); retention removes the records and their spans.
+#[test]
+fn interleaved_sessions_read_back_through_their_spans() {
+    let mut f = Fixture::new();
+    f.store
+        .append(&[opened("x", "etl", T0), opened("y", "ci", T0)])
+        .unwrap();
+    for n in 1..=5 {
+        f.store
+            .append(&[
+                statement("x", n, "allowed", T0 + 2 * n),
+                statement("y", n, "refused", T0 + 2 * n + 1),
+            ])
+            .unwrap();
+    }
+    f.store
+        .append(&[closed("x", T0 + 20), closed("y", T0 + 21)])
+        .unwrap();
+    for (id, decision) in [("x", "allowed"), ("y", "refused")] {
+        let detail = f.store.session(id).unwrap().expect("the session");
+        let starts: Vec<i64> = detail.statements.iter().map(|s| s.started_at_us).collect();
+        let first = if id == "x" { T0 + 2 } else { T0 + 3 };
+        assert_eq!(starts, (0..5).map(|k| first + 2 * k).collect::<Vec<_>>());
+        assert!(detail.statements.iter().all(|s| s.decision == decision));
+        assert!(detail.closed.is_some());
+    }
+    let spans = |f: &Fixture| -> i64 {
+        f.raw()
+            .query_row("SELECT count(*) FROM record_spans", [], |r| r.get(0))
+            .unwrap()
+    };
+    // One span per session per batch: seven batches, two sessions each.
+    assert_eq!(spans(&f), 14);
+    assert!(f.store.verify().unwrap().is_ok());
+
+    assert_eq!(f.store.purge_before(T0 + HOUR).unwrap(), 2);
+    assert_eq!(spans(&f), 0);
+    let records: i64 = f
+        .raw()
+        .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(records, 0);
+}
+
+/// A store written before record spans (schema 2: an index entry per record) is
+/// brought up to date: its records read back by session, and new ones follow.
+#[test]
+fn a_store_from_before_record_spans_is_upgraded() {
+    let f = Fixture::new();
+    let path = f.store.path().to_path_buf();
+    let mut store = f.store;
+    store.append(&session("old", "etl", T0, 3)).unwrap();
+    store.append(&[opened("open", "ci", T0)]).unwrap();
+    drop(store);
+    // Back to schema 2, as Cordon before this change left it.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch(
+        "DROP TABLE record_spans;
+         CREATE INDEX records_session ON records (session_id, id);
+         DELETE FROM schema_version WHERE version > 2;",
+    )
+    .unwrap();
+    drop(raw);
+
+    let mut store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.session("old").unwrap().unwrap().statements.len(), 3);
+    store
+        .append(&[
+            statement("open", 1, "allowed", T0 + 1),
+            closed("open", T0 + 2),
+        ])
+        .unwrap();
+    let open = store.session("open").unwrap().unwrap();
+    assert_eq!((open.statements.len(), open.closed.is_some()), (1, true));
+    let report = store.verify().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.records, 5 + 3);
+}
