@@ -2,7 +2,7 @@
 //! with `$1`-style parameters, and rows of integers and text. Both back ends provide
 //! exactly this, so the chain, the listing and retention are written once.
 
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
 use super::{
     appender::{JournalAppender, Sealed},
@@ -13,32 +13,33 @@ use super::{
 
 /// A parameter or a column value. Integer columns are 64-bit in both back ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Value {
+pub enum Value<'a> {
     Null,
     Int(i64),
-    Text(String),
+    /// Borrowed for parameters: a batch's records are bound without copying them.
+    Text(Cow<'a, str>),
 }
 
-impl From<i64> for Value {
+impl From<i64> for Value<'_> {
     fn from(v: i64) -> Self {
         Value::Int(v)
     }
 }
 
-impl From<&str> for Value {
-    fn from(v: &str) -> Self {
-        Value::Text(v.to_string())
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(v: &'a str) -> Self {
+        Value::Text(Cow::Borrowed(v))
     }
 }
 
-impl From<String> for Value {
+impl From<String> for Value<'_> {
     fn from(v: String) -> Self {
-        Value::Text(v)
+        Value::Text(Cow::Owned(v))
     }
 }
 
 /// One result row.
-pub struct Row(pub Vec<Value>);
+pub struct Row(pub Vec<Value<'static>>);
 
 impl Row {
     pub fn int(&self, i: usize) -> Result<i64, StoreError> {
@@ -57,7 +58,7 @@ impl Row {
 
     pub fn text(&mut self, i: usize) -> Result<String, StoreError> {
         match self.0.get_mut(i) {
-            Some(Value::Text(v)) => Ok(std::mem::take(v)),
+            Some(Value::Text(v)) => Ok(std::mem::take(v).into_owned()),
             other => Err(unexpected(i, "text", other.map(|v| &*v))),
         }
     }

@@ -133,13 +133,13 @@ pub fn update(tx: &dyn Tx, facts: &[Fact]) -> Result<(), StoreError> {
     Ok(())
 }
 
-pub fn list(tx: &dyn Tx, filter: &SessionFilter) -> Result<Vec<SessionSummary>, StoreError> {
+pub fn list<'f>(tx: &dyn Tx, filter: &'f SessionFilter) -> Result<Vec<SessionSummary>, StoreError> {
     let mut sql = String::from(
         "SELECT session_id, identity, cgroup, pid, comm, opened_us, closed_us, statements, \
          refused FROM sessions WHERE TRUE",
     );
-    let mut params: Vec<Value> = Vec::new();
-    let mut param = |sql: &mut String, clause: &str, value: Value| {
+    let mut params: Vec<Value<'f>> = Vec::new();
+    let mut param = |sql: &mut String, clause: &str, value: Value<'f>| {
         params.push(value);
         sql.push_str(&clause.replace("$?", &format!("${}", params.len())));
     };

@@ -218,7 +218,7 @@ impl PgTx<'_> {
     }
 }
 
-fn params(values: &[Value]) -> Vec<&(dyn ToSql + Sync)> {
+fn params<'a>(values: &'a [Value<'a>]) -> Vec<&'a (dyn ToSql + Sync)> {
     values.iter().map(|v| v as &(dyn ToSql + Sync)).collect()
 }
 
@@ -273,7 +273,7 @@ fn convert(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
                 .map(|v| v.map(|v| Value::Int(v.into()))),
             Type::TEXT | Type::VARCHAR | Type::NAME => row
                 .try_get::<_, Option<String>>(i)
-                .map(|v| v.map(Value::Text)),
+                .map(|v| v.map(Value::from)),
             ref other => {
                 return Err(StoreError::Other(format!(
                     "column {}: unexpected type {other}",
@@ -287,7 +287,7 @@ fn convert(row: &tokio_postgres::Row) -> Result<Row, StoreError> {
     Ok(Row(values))
 }
 
-impl ToSql for Value {
+impl ToSql for Value<'_> {
     fn to_sql(
         &self,
         ty: &Type,
@@ -296,7 +296,7 @@ impl ToSql for Value {
         match self {
             Value::Null => Ok(IsNull::Yes),
             Value::Int(v) => v.to_sql(ty, out),
-            Value::Text(s) => s.as_str().to_sql(ty, out),
+            Value::Text(s) => s.as_ref().to_sql(ty, out),
         }
     }
 

@@ -498,7 +498,7 @@ impl Tx for SqliteStore {
                 values.push(match row.get_ref(i).map_err(map_err)? {
                     ValueRef::Null => Value::Null,
                     ValueRef::Integer(v) => Value::Int(v),
-                    ValueRef::Text(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                    ValueRef::Text(t) => Value::from(String::from_utf8_lossy(t).into_owned()),
                     other => {
                         return Err(StoreError::Other(format!(
                             "column {i}: unexpected {:?}",
@@ -537,7 +537,7 @@ fn numbered(sql: &str) -> String {
 }
 
 /// A parameter as SQLite takes it: text borrowed, not copied.
-struct Param<'a>(&'a Value);
+struct Param<'a>(&'a Value<'a>);
 
 impl rusqlite::ToSql for Param<'_> {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
