@@ -241,7 +241,9 @@ fn every_tampering_is_reported<'a>(new: &dyn Fn(&str) -> Box<dyn Tamperable + 'a
         (
             "inserted",
             &insert_forged,
-            "  inserted: session s2 record 5: 1 record(s) after record 4",
+            // The detail differs by store: PostgreSQL finds it after the newest record a
+            // checkpoint names; SQLite outside the row ranges it wrote for the session.
+            "  inserted: session s2 record 5: ",
         ),
         (
             "swapped",

@@ -22,6 +22,11 @@ pub fn session_records(tx: &dyn Tx) -> &'static str {
     }
 }
 
+/// The records no span of their own session covers, as a table to select from.
+pub const OUTSIDE_SPANS: &str = "records r WHERE NOT EXISTS (SELECT 1 FROM record_spans s \
+     WHERE s.session_id = r.session_id AND r.id BETWEEN s.first_id AND s.last_id) \
+     ORDER BY r.session_id, r.id";
+
 /// Inserts `rows` grouped by session (each session's rows in their order), and one span
 /// per session. SQLite gives each row the next id (one writer holds the transaction);
 /// that is checked, not assumed, since a wrong span would hide records from `show`.

@@ -1,7 +1,8 @@
 //! `cordon audit verify`: recomputes every session chain and the checkpoint chain and
 //! checks that the checkpoints and the records agree. The back ends feed it rows in
-//! storage order (checkpoints by id, then records by session and row id), within one
-//! read snapshot; it keeps one entry per session and the current session's hashes.
+//! storage order (checkpoints by id, then records by session and row id; SQLite also
+//! any record outside its session's row ranges), within one read snapshot; it keeps one
+//! entry per session and the current session's hashes.
 
 use std::{collections::HashMap, fmt};
 
@@ -230,6 +231,18 @@ impl Verifier {
             prev_hash: row.prev_hash.clone(),
             hash: row.hash.clone(),
         });
+    }
+
+    /// A record stored where its session's records are not (the SQLite store keeps
+    /// ranges of row ids per session): put there by something other than Cordon.
+    pub fn outside_spans(&mut self, row: &RecordRow) {
+        self.report.records += 1;
+        self.problem(
+            ProblemKind::Inserted,
+            &row.session_id,
+            Some(row.seq),
+            "stored outside the row ranges Cordon wrote for its session".into(),
+        );
     }
 
     pub fn finish(mut self) -> VerifyReport {

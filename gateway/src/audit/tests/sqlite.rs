@@ -309,3 +309,33 @@ fn a_store_from_before_record_spans_is_upgraded() {
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!(report.records, 5 + 3);
 }
+
+/// Spans are how `sessions show` finds records, so one removed behind Cordon's back
+/// would hide records: verify still reads them, as records outside every span.
+#[test]
+fn records_a_removed_span_hid_are_reported() {
+    let mut f = Fixture::new();
+    f.store.append(&session("a", "etl", T0, 2)).unwrap();
+    f.store.append(&[opened("b", "ci", T0)]).unwrap();
+    f.store
+        .append(&[statement("b", 1, "allowed", T0 + 1)])
+        .unwrap();
+    assert!(f.store.verify().unwrap().is_ok());
+    f.raw()
+        .execute(
+            "DELETE FROM record_spans WHERE session_id = 'b' AND first_id = \
+             (SELECT max(first_id) FROM record_spans WHERE session_id = 'b')",
+            [],
+        )
+        .unwrap();
+    assert!(f.store.session("b").unwrap().unwrap().statements.is_empty());
+    let report = f.store.verify().unwrap();
+    let outside: Vec<_> = report
+        .problems
+        .iter()
+        .filter(|p| p.detail.contains("outside the row ranges"))
+        .map(|p| (p.session_id.as_deref(), p.seq))
+        .collect();
+    assert_eq!(outside, [(Some("b"), Some(2))], "{:?}", report.problems);
+    assert_eq!(report.records, 4 + 2);
+}
