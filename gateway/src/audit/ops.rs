@@ -354,18 +354,29 @@ const INSERT_CHUNK: usize = 64;
 fn insert_records(tx: &dyn Tx, rows: &[RecordRow]) -> Result<(), StoreError> {
     let mut params = Vec::with_capacity(rows.len() * 7);
     for row in rows {
-        params.extend([
-            row.session_id.as_str().into(),
-            row.seq.into(),
-            row.kind.as_str().into(),
-            row.at_us.into(),
-            row.payload.as_str().into(),
-            row.prev_hash.as_str().into(),
-            row.hash.as_str().into(),
-        ]);
+        params.extend(record_params(row));
     }
     tx.execute(&INSERT_RECORDS[rows.len()], &params)?;
     Ok(())
+}
+
+/// Inserts one record (its id the next one).
+pub fn insert_record(tx: &dyn Tx, row: &RecordRow) -> Result<(), StoreError> {
+    tx.execute(&INSERT_RECORDS[1], &record_params(row))?;
+    Ok(())
+}
+
+/// A record's columns as parameters, in the order of `RECORD_COLUMNS`.
+fn record_params(row: &RecordRow) -> [Value<'_>; 7] {
+    [
+        row.session_id.as_str().into(),
+        row.seq.into(),
+        row.kind.as_str().into(),
+        row.at_us.into(),
+        row.payload.as_str().into(),
+        row.prev_hash.as_str().into(),
+        row.hash.as_str().into(),
+    ]
 }
 
 /// The INSERT for each number of records up to a chunk, written once.

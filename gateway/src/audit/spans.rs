@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use super::{
     chain::RecordRow,
     db::{query_all, Tx},
+    ops,
     store::StoreError,
 };
 
@@ -39,19 +40,7 @@ pub fn insert_grouped(tx: &dyn Tx, rows: &[RecordRow]) -> Result<(), StoreError>
     }
     for (session, rows) in by_session {
         for row in &rows {
-            tx.execute(
-                "INSERT INTO records (session_id, seq, kind, at_us, payload, prev_hash, hash) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[
-                    row.session_id.as_str().into(),
-                    row.seq.into(),
-                    row.kind.as_str().into(),
-                    row.at_us.into(),
-                    row.payload.as_str().into(),
-                    row.prev_hash.as_str().into(),
-                    row.hash.as_str().into(),
-                ],
-            )?;
+            ops::insert_record(tx, row)?;
         }
         let first = newest + 1;
         newest += rows.len() as i64;
