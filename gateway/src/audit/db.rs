@@ -147,6 +147,14 @@ pub fn with_tx<T>(
     Ok(out.expect("the transaction ran f"))
 }
 
+/// The integer a query of one row and one column returns (`count(*)`, `max(..)`).
+pub fn query_int(tx: &dyn Tx, sql: &str) -> Result<i64, StoreError> {
+    match query_all(tx, sql, &[])?.pop() {
+        Some(row) => row.int(0),
+        None => Err(StoreError::Other(format!("no row from {sql}"))),
+    }
+}
+
 /// Collects every row of a query.
 pub fn query_all(tx: &dyn Tx, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
     let mut rows = Vec::new();

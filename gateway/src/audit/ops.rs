@@ -10,7 +10,7 @@ use super::{
         checkpoint_after, seal_records, CheckpointHead, CheckpointRow, Head, Heads, RecordRow,
         CHECKPOINT_PURGE,
     },
-    db::{query_all, with_tx, Access, Backend, Row, Tx, Value},
+    db::{query_all, query_int, with_tx, Access, Backend, Row, Tx, Value},
     heads::HeadCache,
     index::{self, Fact},
     record::Event,
@@ -258,11 +258,10 @@ fn verify_through_spans(tx: &dyn Tx, verifier: &mut Verifier) -> Result<(), Stor
             },
         )?;
     }
-    let mut stored = query_all(tx, "SELECT count(*) FROM records", &[])?;
-    let stored = stored.pop().map(|row| row.int(0)).transpose()?;
+    let stored = query_int(tx, "SELECT count(*) FROM records")?;
     // (More fed than stored: spans overlap, and the chains report the duplicates; a
     // record outside every span may hide behind them, so look in that case too.)
-    if stored.unwrap_or(0) != fed {
+    if stored != fed {
         tx.query(
             &format!("SELECT {RECORD_COLUMNS} FROM {}", spans::OUTSIDE_SPANS),
             &[],

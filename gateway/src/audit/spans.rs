@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::{
     chain::RecordRow,
-    db::{query_all, Tx},
+    db::{query_int, Tx},
     ops,
     store::StoreError,
 };
@@ -33,7 +33,7 @@ pub const OUTSIDE_SPANS: &str = "records r WHERE NOT EXISTS (SELECT 1 FROM recor
 /// that is checked, not assumed, since a wrong span would hide records from `show`.
 /// Ids chosen by SQLite rather than given: a given id costs a lookup per row.
 pub fn insert_grouped(tx: &dyn Tx, rows: &[RecordRow]) -> Result<(), StoreError> {
-    let mut newest = single_int(tx, "SELECT coalesce(max(id), 0) FROM records")?;
+    let mut newest = query_int(tx, "SELECT coalesce(max(id), 0) FROM records")?;
     let mut by_session: BTreeMap<&str, Vec<&RecordRow>> = BTreeMap::new();
     for row in rows {
         by_session.entry(&row.session_id).or_default().push(row);
@@ -44,7 +44,7 @@ pub fn insert_grouped(tx: &dyn Tx, rows: &[RecordRow]) -> Result<(), StoreError>
         }
         let first = newest + 1;
         newest += rows.len() as i64;
-        let last = single_int(tx, "SELECT last_insert_rowid()")?;
+        let last = query_int(tx, "SELECT last_insert_rowid()")?;
         if last != newest {
             return Err(StoreError::Other(format!(
                 "records of session {session} were given ids up to {last}, not {first}..={newest}"
@@ -56,13 +56,6 @@ pub fn insert_grouped(tx: &dyn Tx, rows: &[RecordRow]) -> Result<(), StoreError>
         )?;
     }
     Ok(())
-}
-
-fn single_int(tx: &dyn Tx, sql: &str) -> Result<i64, StoreError> {
-    match query_all(tx, sql, &[])?.pop() {
-        Some(row) => row.int(0),
-        None => Err(StoreError::Other(format!("no row from {sql}"))),
-    }
 }
 
 /// Removes a session's records (and its spans).
