@@ -1,18 +1,23 @@
 //! Appending to the SQLite store's journal from the sessions' own threads.
 //!
-//! A session seals its records itself (it owns its chain) and writes them to the journal
-//! under a short lock: one `pwrite` into the page cache, no thread hand-off and no
-//! waiting. From then on the record survives the gateway being killed or crashing (the
-//! kernel holds it), so the statement's result may go to the client. A syncer thread
+//! A session seals its records itself (it owns its chain), straight into a frame of its
+//! thread's, and copies the frame into the journal's shared mapping under a short lock:
+//! no system call, no thread hand-off and no waiting. From then on the record survives
+//! the gateway being killed or crashing (the page cache holds it), so the statement's
+//! result may go to the client. A syncer thread
 //! flushes the journal to disk every few milliseconds (see [`super::recorder`]); with
 //! `sync = "each-result"` sessions hand their records to the recorder thread instead,
 //! which writes and syncs them before any result is released.
 //!
-//! The records also wait here, in order, until the store takes them into its tables
-//! ([`JournalAppender::take_pending`]).
+//! Where the journal holds the records, and what the listing needs of them, waits here
+//! until the store takes them into its tables ([`JournalAppender::take_pending`]): the
+//! store reads the records back from the journal, so they are not kept in memory twice
+//! and no session's memory is freed by the recorder thread.
 
 use std::{
     fs::File,
+    os::unix::fs::FileExt,
+    path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, Ordering},
         Mutex, MutexGuard,
@@ -23,7 +28,7 @@ use std::{
 use super::{
     chain::RecordRow,
     index::Fact,
-    journal::{AppendError, Encoded, Journal},
+    journal::{AppendError, FrameBuf, Journal},
 };
 
 /// Sealed records and what the listing needs of them, in order.
@@ -48,10 +53,15 @@ impl Sealed {
     }
 }
 
-/// Journaled records the tables do not have yet.
+/// Journaled records the tables do not have yet: where the journal holds them (they
+/// are read back from there, not kept in memory twice) and what the listing needs of them.
 #[derive(Default)]
 pub struct Pending {
-    pub sealed: Sealed,
+    /// Runs of whole frames, `(offset, length)`, in the order they were written.
+    pub runs: Vec<(u64, u64)>,
+    pub records: usize,
+    /// One per record, in order.
+    pub facts: Vec<Fact>,
     /// The newest frame they came from (0: none).
     pub frame: u64,
     /// When the oldest was written.
@@ -59,17 +69,34 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// The records, noting in `frame` the newest frame taken so far.
-    pub fn into_sealed(self, frame: &mut u64) -> Sealed {
-        *frame = (*frame).max(self.frame);
-        self.sealed
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// Adds `later`, written after these.
+    pub fn extend(&mut self, later: Pending) {
+        for run in later.runs {
+            self.add_run(run.0, run.1);
+        }
+        self.records += later.records;
+        self.facts.extend(later.facts);
+        self.frame = self.frame.max(later.frame);
+        self.since = self.since.or(later.since);
+    }
+
+    fn add_run(&mut self, at: u64, length: u64) {
+        match self.runs.last_mut() {
+            Some((start, run)) if *start + *run == at => *run += length,
+            _ => self.runs.push((at, length)),
+        }
     }
 }
 
 pub struct JournalAppender {
     state: Mutex<State>,
-    /// The journal's file, for syncing without the lock.
+    /// The journal's file, for syncing and reading back without the lock.
     file: File,
+    path: PathBuf,
     /// Frames up to this number are on disk.
     synced: AtomicU64,
     /// Frames up to this number are in the tables, durably: their half may be reused.
@@ -88,7 +115,9 @@ impl JournalAppender {
     /// `taken`: the newest frame the tables hold (durably).
     pub fn new(journal: Journal, taken: u64) -> Result<Self, super::StoreError> {
         let file = journal.handle()?;
+        let path = journal.path().to_path_buf();
         Ok(Self {
+            path,
             state: Mutex::new(State {
                 journal,
                 pending: Pending::default(),
@@ -103,29 +132,53 @@ impl JournalAppender {
     /// Writes `sealed` as one frame (not synced) and keeps it for the tables; returns
     /// the frame's number. On failure `sealed` comes back, for the recorder thread to
     /// put in the tables itself; a write error also marks the journal failed.
-    pub fn append(&self, sealed: Sealed) -> Result<u64, (AppendError, Sealed)> {
-        let frame = Encoded::new(&sealed.rows);
+    pub fn append(&self, mut sealed: Sealed) -> Result<u64, (AppendError, Sealed)> {
+        let mut frame = FrameBuf::of(&sealed.rows);
+        self.append_frame(&mut frame, &mut sealed.facts)
+            .map_err(|e| (e, sealed))
+    }
+
+    /// Writes `frame` (not synced) and keeps where it went, with `facts` (one per
+    /// record, taken), for the tables; returns the frame's number. On failure both are
+    /// left as they were; a write error also marks the journal failed.
+    pub fn append_frame(
+        &self,
+        frame: &mut FrameBuf,
+        facts: &mut Vec<Fact>,
+    ) -> Result<u64, AppendError> {
         let mut state = self.lock();
         if let Some(why) = &state.failed {
-            let why = why.clone();
-            return Err((AppendError::Io(why), sealed));
+            return Err(AppendError::Io(why.clone()));
         }
         let settled = self.settled.load(Ordering::Acquire);
         match state.journal.append(frame, settled) {
-            Ok(number) => {
+            Ok(written) => {
                 let pending = &mut state.pending;
-                pending.sealed.extend(sealed);
-                pending.frame = number;
+                pending.add_run(written.at, written.length);
+                pending.records += frame.rows();
+                pending.facts.append(facts);
+                pending.frame = written.number;
                 pending.since.get_or_insert_with(Instant::now);
-                Ok(number)
+                Ok(written.number)
             }
             Err(e) => {
                 if let AppendError::Io(why) = &e {
                     state.failed = Some(why.clone());
                 }
-                Err((e, sealed))
+                Err(e)
             }
         }
+    }
+
+    /// The bytes of `runs` (as [`Pending::runs`] names them), into `out`.
+    pub fn read_runs(&self, runs: &[(u64, u64)], out: &mut Vec<u8>) -> std::io::Result<()> {
+        out.clear();
+        for &(at, length) in runs {
+            let start = out.len();
+            out.resize(start + length as usize, 0);
+            self.file.read_exact_at(&mut out[start..], at)?;
+        }
+        Ok(())
     }
 
     /// Flushes every frame written so far to disk; returns the newest frame synced.
@@ -155,7 +208,7 @@ impl JournalAppender {
     /// How many records wait for the tables, and since when.
     pub fn waiting(&self) -> (usize, Option<Instant>) {
         let state = self.lock();
-        (state.pending.sealed.len(), state.pending.since)
+        (state.pending.records, state.pending.since)
     }
 
     /// After a synced settle: the tables hold frames up to `frame` durably, and the
@@ -179,6 +232,10 @@ impl JournalAppender {
     /// Whether frames were written since the last sync.
     pub fn unsynced(&self) -> bool {
         self.lock().journal.newest() > self.synced.load(Ordering::Acquire)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -105,6 +105,53 @@ impl RecordRow {
     pub fn event(&self) -> Result<Event, serde_json::Error> {
         serde_json::from_str(&self.payload)
     }
+
+    /// Its fields, borrowed.
+    pub fn view(&self) -> RowRef<'_> {
+        RowRef {
+            session_id: &self.session_id,
+            seq: self.seq,
+            kind: &self.kind,
+            at_us: self.at_us,
+            payload: &self.payload,
+            prev_hash: &self.prev_hash,
+            hash: &self.hash,
+        }
+    }
+}
+
+/// A record's fields, borrowed: from a journal frame (the store takes journaled records
+/// into its tables without copying them first) or from a [`RecordRow`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowRef<'a> {
+    pub session_id: &'a str,
+    pub seq: i64,
+    pub kind: &'a str,
+    pub at_us: i64,
+    pub payload: &'a str,
+    pub prev_hash: &'a str,
+    pub hash: &'a str,
+}
+
+impl RowRef<'_> {
+    pub fn to_row(&self) -> RecordRow {
+        RecordRow {
+            session_id: self.session_id.to_owned(),
+            seq: self.seq,
+            kind: self.kind.to_owned(),
+            at_us: self.at_us,
+            payload: self.payload.to_owned(),
+            prev_hash: self.prev_hash.to_owned(),
+            hash: self.hash.to_owned(),
+        }
+    }
+
+    pub fn head(&self) -> Head {
+        Head {
+            seq: self.seq,
+            hash: self.hash.to_owned(),
+        }
+    }
 }
 
 /// One stored checkpoint.
@@ -187,7 +234,8 @@ pub fn seal_batch<E>(
     now_us: i64,
 ) -> Result<(Vec<RecordRow>, CheckpointRow), E> {
     let rows = seal_records(events, head_of)?;
-    let checkpoint = checkpoint_after(&rows, last_checkpoint, now_us);
+    let views: Vec<RowRef> = rows.iter().map(RecordRow::view).collect();
+    let checkpoint = checkpoint_after(&views, last_checkpoint, now_us);
     Ok((rows, checkpoint))
 }
 
@@ -216,13 +264,13 @@ pub fn seal_records<E>(
 /// The checkpoint after `last_checkpoint` naming the last head of each session in
 /// `rows` (sealed in order).
 pub fn checkpoint_after(
-    rows: &[RecordRow],
+    rows: &[RowRef],
     last_checkpoint: Option<&CheckpointHead>,
     now_us: i64,
 ) -> CheckpointRow {
     let heads: Heads = rows
         .iter()
-        .map(|row| (row.session_id.clone(), row.head()))
+        .map(|row| (row.session_id.to_owned(), row.head()))
         .collect();
     CheckpointRow::seal(
         last_checkpoint,
@@ -253,14 +301,27 @@ pub fn record_hash(
     at_us: i64,
     payload: &str,
 ) -> String {
+    let hex = record_hash_hex(prev_hash, session_id, seq, kind, at_us, payload.as_bytes());
+    String::from_utf8(hex.to_vec()).expect("hex digits")
+}
+
+/// [`record_hash`] as hex digits in place, for sealing without allocating.
+pub fn record_hash_hex(
+    prev_hash: &str,
+    session_id: &str,
+    seq: i64,
+    kind: &str,
+    at_us: i64,
+    payload: &[u8],
+) -> [u8; 64] {
     let mut h = Framed::new(b"cordon-audit-record-v1");
     h.field(prev_hash.as_bytes());
     h.field(session_id.as_bytes());
     h.field(&seq.to_be_bytes());
     h.field(kind.as_bytes());
     h.field(&at_us.to_be_bytes());
-    h.field(payload.as_bytes());
-    h.finish()
+    h.field(payload);
+    h.finish_hex()
 }
 
 pub fn checkpoint_hash(
@@ -297,16 +358,16 @@ impl Framed {
     }
 
     fn finish(self) -> String {
-        to_hex(&self.0.finalize())
+        String::from_utf8(self.finish_hex().to_vec()).expect("hex digits")
     }
-}
 
-fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 0xf) as usize] as char);
+    fn finish_hex(self) -> [u8; 64] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0u8; 64];
+        for (i, b) in self.0.finalize().iter().enumerate() {
+            hex[2 * i] = DIGITS[(b >> 4) as usize];
+            hex[2 * i + 1] = DIGITS[(b & 0xf) as usize];
+        }
+        hex
     }
-    s
 }

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::{
+    chain::RowRef,
     db::{Tx, Value},
     record::{Event, SessionOpened},
     store::{SessionFilter, SessionSummary, StoreError},
@@ -22,41 +23,53 @@ struct IndexChange<'a> {
     closed_us: Option<i64>,
 }
 
-/// What the listing index needs of one record: kept beside records the SQLite store
-/// has journaled but not yet put in its tables, instead of the whole event.
+/// What the listing index needs of one record beyond the record's own columns (its
+/// session and time): kept beside records the SQLite store has journaled but not yet put
+/// in its tables, instead of the whole event. Only an opening allocates.
+#[derive(Debug)]
 pub enum Fact {
-    Opened(SessionOpened),
-    Statement {
-        session_id: String,
-        started_at_us: i64,
-        decision: String,
-    },
-    Closed {
-        session_id: String,
-        at_us: i64,
-    },
+    Opened(Box<SessionOpened>),
+    Statement(Decision),
+    Closed,
+}
+
+/// A statement's decision, as the listing counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    Refused,
+    NeedsApproval,
+    /// Counted as a statement only.
+    Other,
+}
+
+impl Decision {
+    fn of(decision: &str) -> Self {
+        match decision {
+            "allowed" => Decision::Allowed,
+            "refused" => Decision::Refused,
+            "needs approval" => Decision::NeedsApproval,
+            _ => Decision::Other,
+        }
+    }
+}
+
+impl From<Event> for Fact {
+    fn from(event: Event) -> Self {
+        match event {
+            Event::Opened(e) => Fact::Opened(Box::new(e)),
+            Event::Statement(e) => Fact::Statement(Decision::of(&e.decision)),
+            Event::Closed(_) => Fact::Closed,
+        }
+    }
 }
 
 impl Fact {
     pub fn of(event: &Event) -> Self {
         match event {
-            Event::Opened(e) => Fact::Opened(e.clone()),
-            Event::Statement(e) => Fact::Statement {
-                session_id: e.session_id.clone(),
-                started_at_us: e.started_at_us,
-                decision: e.decision.clone(),
-            },
-            Event::Closed(e) => Fact::Closed {
-                session_id: e.session_id.clone(),
-                at_us: e.at_us,
-            },
-        }
-    }
-
-    fn session_id(&self) -> &str {
-        match self {
-            Fact::Opened(e) => &e.session_id,
-            Fact::Statement { session_id, .. } | Fact::Closed { session_id, .. } => session_id,
+            Event::Opened(e) => Fact::Opened(Box::new(e.clone())),
+            Event::Statement(e) => Fact::Statement(Decision::of(&e.decision)),
+            Event::Closed(_) => Fact::Closed,
         }
     }
 }
@@ -64,27 +77,32 @@ impl Fact {
 /// Keeps the listing index (`sessions`) in step with the records: at most three
 /// statements per session per batch. It is derived data, not part of the chain:
 /// `sessions show` and `verify` read the records themselves.
-pub fn update(tx: &dyn Tx, facts: &[Fact]) -> Result<(), StoreError> {
+/// `facts[i]` is what the listing needs of `rows[i]`.
+pub fn update(tx: &dyn Tx, rows: &[RowRef], facts: &[&Fact]) -> Result<(), StoreError> {
+    if rows.len() != facts.len() {
+        return Err(StoreError::Other(format!(
+            "{} records came with {} listing facts",
+            rows.len(),
+            facts.len()
+        )));
+    }
     let mut changes: BTreeMap<&str, IndexChange> = BTreeMap::new();
-    for fact in facts {
-        let change = changes.entry(fact.session_id()).or_default();
+    for (row, fact) in rows.iter().zip(facts) {
+        let change = changes.entry(row.session_id).or_default();
         match fact {
             Fact::Opened(e) => change.opened = Some(e),
-            Fact::Statement {
-                started_at_us,
-                decision,
-                ..
-            } => {
-                change.first_statement_us.get_or_insert(*started_at_us);
+            Fact::Statement(decision) => {
+                // A statement's record time is when it started.
+                change.first_statement_us.get_or_insert(row.at_us);
                 change.statements += 1;
-                match decision.as_str() {
-                    "allowed" => change.allowed += 1,
-                    "refused" => change.refused += 1,
-                    "needs approval" => change.needs_approval += 1,
-                    _ => {}
+                match decision {
+                    Decision::Allowed => change.allowed += 1,
+                    Decision::Refused => change.refused += 1,
+                    Decision::NeedsApproval => change.needs_approval += 1,
+                    Decision::Other => {}
                 }
             }
-            Fact::Closed { at_us, .. } => change.closed_us = Some(*at_us),
+            Fact::Closed => change.closed_us = Some(row.at_us),
         }
     }
     for (id, change) in changes {

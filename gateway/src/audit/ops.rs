@@ -8,7 +8,7 @@ use super::{
     appender::{JournalAppender, Sealed},
     chain::{
         checkpoint_after, seal_records, CheckpointHead, CheckpointRow, Head, Heads, RecordRow,
-        CHECKPOINT_PURGE,
+        RowRef, CHECKPOINT_PURGE,
     },
     db::{query_all, query_int, with_tx, Access, Backend, Row, Tx, Value},
     heads::HeadCache,
@@ -68,7 +68,8 @@ pub fn append(backend: &dyn Backend, events: &[Event]) -> Result<(), StoreError>
     let written = with_tx(backend, Access::Write, |tx| {
         let rows = seal_records(events, |event| head_before(heads, tx, event))?;
         let facts: Vec<Fact> = events.iter().map(Fact::of).collect();
-        write_rows(tx, &rows, &facts)?;
+        let views: Vec<RowRef> = rows.iter().map(RecordRow::view).collect();
+        write_rows(tx, &views, &facts.iter().collect::<Vec<_>>())?;
         Ok(rows)
     });
     match written {
@@ -95,9 +96,9 @@ pub fn seal(backend: &dyn Backend, events: &[Event]) -> Result<Vec<RecordRow>, S
     })
 }
 
-/// Inserts sealed records, what the listing needs of them, and the checkpoint naming
-/// their sessions' new heads.
-pub fn write_rows(tx: &dyn Tx, rows: &[RecordRow], facts: &[Fact]) -> Result<(), StoreError> {
+/// Inserts sealed records, what the listing needs of them (`facts[i]` of `rows[i]`), and
+/// the checkpoint naming their sessions' new heads.
+pub fn write_rows(tx: &dyn Tx, rows: &[RowRef], facts: &[&Fact]) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
@@ -110,7 +111,7 @@ pub fn write_rows(tx: &dyn Tx, rows: &[RecordRow], facts: &[Fact]) -> Result<(),
             insert_records(tx, chunk)?;
         }
     }
-    index::update(tx, facts)?;
+    index::update(tx, rows, facts)?;
     insert_checkpoint(tx, &checkpoint)
 }
 
@@ -352,7 +353,7 @@ fn checkpoint_row(mut row: Row) -> Result<CheckpointRow, StoreError> {
 const INSERT_CHUNK: usize = 64;
 
 /// One multi-row INSERT: a round trip per chunk rather than per record.
-fn insert_records(tx: &dyn Tx, rows: &[RecordRow]) -> Result<(), StoreError> {
+fn insert_records(tx: &dyn Tx, rows: &[RowRef]) -> Result<(), StoreError> {
     let mut params = Vec::with_capacity(rows.len() * 7);
     for row in rows {
         params.extend(record_params(row));
@@ -362,21 +363,21 @@ fn insert_records(tx: &dyn Tx, rows: &[RecordRow]) -> Result<(), StoreError> {
 }
 
 /// Inserts one record (its id the next one).
-pub fn insert_record(tx: &dyn Tx, row: &RecordRow) -> Result<(), StoreError> {
+pub fn insert_record(tx: &dyn Tx, row: &RowRef) -> Result<(), StoreError> {
     tx.execute(&INSERT_RECORDS[1], &record_params(row))?;
     Ok(())
 }
 
 /// A record's columns as parameters, in the order of `RECORD_COLUMNS`.
-fn record_params(row: &RecordRow) -> [Value<'_>; 7] {
+fn record_params<'a>(row: &RowRef<'a>) -> [Value<'a>; 7] {
     [
-        row.session_id.as_str().into(),
+        row.session_id.into(),
         row.seq.into(),
-        row.kind.as_str().into(),
+        row.kind.into(),
         row.at_us.into(),
-        row.payload.as_str().into(),
-        row.prev_hash.as_str().into(),
-        row.hash.as_str().into(),
+        row.payload.into(),
+        row.prev_hash.into(),
+        row.hash.into(),
     ]
 }
 

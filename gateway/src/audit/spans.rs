@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::{
-    chain::RecordRow,
+    chain::RowRef,
     db::{query_int, Tx},
     ops,
     store::StoreError,
@@ -32,11 +32,11 @@ pub const OUTSIDE_SPANS: &str = "records r WHERE NOT EXISTS (SELECT 1 FROM recor
 /// per session. SQLite gives each row the next id (one writer holds the transaction);
 /// that is checked, not assumed, since a wrong span would hide records from `show`.
 /// Ids chosen by SQLite rather than given: a given id costs a lookup per row.
-pub fn insert_grouped(tx: &dyn Tx, rows: &[RecordRow]) -> Result<(), StoreError> {
+pub fn insert_grouped(tx: &dyn Tx, rows: &[RowRef]) -> Result<(), StoreError> {
     let mut newest = query_int(tx, "SELECT coalesce(max(id), 0) FROM records")?;
-    let mut by_session: BTreeMap<&str, Vec<&RecordRow>> = BTreeMap::new();
+    let mut by_session: BTreeMap<&str, Vec<&RowRef>> = BTreeMap::new();
     for row in rows {
-        by_session.entry(&row.session_id).or_default().push(row);
+        by_session.entry(row.session_id).or_default().push(row);
     }
     for (session, rows) in by_session {
         for row in &rows {

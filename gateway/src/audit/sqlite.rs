@@ -20,8 +20,8 @@ use std::{
 use rusqlite::{types::ValueRef, Connection, ErrorCode};
 
 use super::{
-    appender::{JournalAppender, Sealed},
-    chain::RecordRow,
+    appender::{JournalAppender, Pending, Sealed},
+    chain::{RecordRow, RowRef},
     db::{query_all, with_tx, Access, Backend, Row, Tx, Value},
     heads::HeadCache,
     index::Fact,
@@ -105,12 +105,18 @@ pub struct SqliteStore {
 }
 
 /// The journal, and the records taken from it that the tables do not have yet (a
-/// settle failed, or they could not be journaled).
+/// settle failed), then those that could not be journaled.
 struct Journaled {
     appender: Arc<JournalAppender>,
+    /// Journaled records a settle took and could not write: read again next time.
+    unwritten: Pending,
+    /// Records not in the journal, written after `unwritten` (a session whose record
+    /// could not be journaled sends all its later ones here).
     taken: Sealed,
     /// The newest frame taken so far.
     frame: u64,
+    /// The journal's bytes a settle reads records from (kept: its size is reused).
+    read_back: Vec<u8>,
 }
 
 /// Prepared statements kept: one multi-row INSERT per batch size, besides the fixed ones.
@@ -289,12 +295,8 @@ impl Backend for SqliteStore {
         };
         let appender = journaled.appender.clone();
         if !journaled.taken.is_empty() {
-            // Records only in memory (a settle failed) go first, and these after them:
-            // a session's later record must never be in the journal without its earlier
-            // ones.
-            journaled
-                .taken
-                .extend(appender.take_pending().into_sealed(&mut journaled.frame));
+            // Records only in memory go after them, and these after those: a session's
+            // later record must never be in the journal without its earlier ones.
             journaled.taken.extend(sealed);
             return self.settle_journal(true);
         }
@@ -307,9 +309,6 @@ impl Backend for SqliteStore {
             Err((_, sealed)) => {
                 // Too large for the journal, or it cannot be written: straight into the
                 // tables, synced, after everything journaled before them.
-                journaled
-                    .taken
-                    .extend(appender.take_pending().into_sealed(&mut journaled.frame));
                 journaled.taken.extend(sealed);
                 self.settle_journal(true)
             }
@@ -328,9 +327,9 @@ impl Backend for SqliteStore {
     }
 
     fn unsettled(&self) -> usize {
-        self.journaled
-            .as_ref()
-            .map_or(0, |j| j.taken.len() + j.appender.waiting().0)
+        self.journaled.as_ref().map_or(0, |j| {
+            j.unwritten.records + j.taken.len() + j.appender.waiting().0
+        })
     }
 
     fn journal(&self) -> Option<Arc<JournalAppender>> {
@@ -347,17 +346,9 @@ impl SqliteStore {
         let Some(mut journaled) = self.journaled.take() else {
             return Ok(());
         };
-        let pending = journaled.appender.take_pending();
-        journaled
-            .taken
-            .extend(pending.into_sealed(&mut journaled.frame));
-        let outcome = self.write_journaled(
-            &journaled.taken.rows,
-            &journaled.taken.facts,
-            journaled.frame,
-            durably,
-        );
+        let outcome = self.write_taken(&mut journaled, durably);
         if outcome.is_ok() {
+            journaled.unwritten = Pending::default();
             journaled.taken = Sealed::default();
             if durably {
                 journaled.appender.settled_durably(journaled.frame);
@@ -367,10 +358,37 @@ impl SqliteStore {
         outcome
     }
 
+    /// Takes what waits in the journal, and writes it (read back from the journal,
+    /// not copied), then the records not journaled, into the tables.
+    fn write_taken(&self, journaled: &mut Journaled, durably: bool) -> Result<(), StoreError> {
+        let pending = journaled.appender.take_pending();
+        journaled.frame = journaled.frame.max(pending.frame);
+        journaled.unwritten.extend(pending);
+        let appender = &journaled.appender;
+        appender
+            .read_runs(&journaled.unwritten.runs, &mut journaled.read_back)
+            .map_err(|e| {
+                StoreError::Unavailable(format!(
+                    "reading the journal {} back: {e}",
+                    appender.path().display()
+                ))
+            })?;
+        let mut rows = journal::rows_of_frames(&journaled.read_back).ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "the journal {} no longer holds the frames this gateway wrote",
+                appender.path().display()
+            ))
+        })?;
+        let mut facts: Vec<&Fact> = journaled.unwritten.facts.iter().collect();
+        rows.extend(journaled.taken.rows.iter().map(RecordRow::view));
+        facts.extend(&journaled.taken.facts);
+        self.write_journaled(&rows, &facts, journaled.frame, durably)
+    }
+
     fn write_journaled(
         &self,
-        rows: &[RecordRow],
-        facts: &[Fact],
+        rows: &[RowRef],
+        facts: &[&Fact],
         frame: u64,
         durably: bool,
     ) -> Result<(), StoreError> {
@@ -442,15 +460,18 @@ impl SqliteStore {
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            self.write_journaled(&rows, &facts, last, true)?;
+            let views: Vec<RowRef> = rows.iter().map(RecordRow::view).collect();
+            self.write_journaled(&views, &facts.iter().collect::<Vec<_>>(), last, true)?;
             tracing::info!(records = rows.len(), journal = %path.display(), "put the records a stopped gateway left in the journal into the store");
         }
         if keep {
             journal.start_over(last + 1)?;
             self.journaled = Some(Journaled {
                 appender: Arc::new(JournalAppender::new(journal, last)?),
+                unwritten: Pending::default(),
                 taken: Sealed::default(),
                 frame: last,
+                read_back: Vec::new(),
             });
         }
         Ok(())

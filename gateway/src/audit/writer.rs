@@ -11,6 +11,7 @@
 //! are durable.
 
 use std::{
+    cell::RefCell,
     sync::{
         atomic::{AtomicBool, Ordering},
         mpsc, Arc,
@@ -25,6 +26,7 @@ use super::{
     chain::{Head, RecordRow},
     fingerprints,
     index::Fact,
+    journal::FrameBuf,
     recorder::{Job, Recorder, Records, Setup},
     AuditStore, Event, StoreError,
 };
@@ -35,6 +37,11 @@ use crate::config::RecordingSync;
 const QUEUE: usize = 16 * 1024;
 /// Result of a durable write, for the session that waits on it.
 pub type Durable = oneshot::Receiver<Result<(), String>>;
+
+thread_local! {
+    /// The frame a session thread seals its records into, and their listing facts.
+    static FRAME: RefCell<(FrameBuf, Vec<Fact>)> = RefCell::default();
+}
 
 /// The handle sessions share.
 #[derive(Clone)]
@@ -70,6 +77,37 @@ impl SessionChain {
             sealed.rows.push(row);
         }
         sealed
+    }
+
+    /// Seals `events` into this thread's frame and writes it to `journal`: nothing is
+    /// allocated per record, and nothing is left for the recorder thread to free. When
+    /// the journal does not take them, the sealed records come back, and this session's
+    /// later records go to the recorder thread too.
+    pub(crate) fn append_to(
+        &mut self,
+        journal: &JournalAppender,
+        events: Vec<Event>,
+    ) -> Result<(), Sealed> {
+        FRAME.with_borrow_mut(|(frame, facts)| {
+            frame.clear();
+            facts.clear();
+            for mut event in events {
+                fingerprints::fill(&mut event);
+                frame.seal(&event, &mut self.head);
+                facts.push(Fact::from(event));
+            }
+            match journal.append_frame(frame, facts) {
+                Ok(_) => Ok(()),
+                Err(why) => {
+                    tracing::debug!(?why, "a record goes to the store through the recorder");
+                    self.queued = true;
+                    Err(Sealed {
+                        rows: frame.to_rows(),
+                        facts: std::mem::take(facts),
+                    })
+                }
+            }
+        })
     }
 
     #[cfg(test)]
@@ -143,17 +181,12 @@ impl Writer {
         if !self.sessions_seal {
             return Some(Records::Events(events));
         }
-        let sealed = chain.seal(events);
         let Some(journal) = self.journal.as_ref().filter(|_| !chain.queued) else {
-            return Some(Records::Sealed(sealed));
+            return Some(Records::Sealed(chain.seal(events)));
         };
-        match journal.append(sealed) {
-            Ok(_) => None,
-            Err((why, sealed)) => {
-                tracing::debug!(?why, "a record goes to the store through the recorder");
-                chain.queued = true;
-                Some(Records::Sealed(sealed))
-            }
+        match chain.append_to(journal, events) {
+            Ok(()) => None,
+            Err(sealed) => Some(Records::Sealed(sealed)),
         }
     }
 

@@ -6,6 +6,7 @@ use std::{fs::OpenOptions, os::unix::fs::FileExt, path::Path};
 
 use super::{session, statement, Fixture, T0};
 use crate::audit::{
+    chain::seal_records,
     journal,
     store::{AuditStore, SessionFilter},
     SqliteStore,
@@ -132,9 +133,10 @@ fn records_sessions_wrote_reach_the_store_across_both_halves() {
     let mut daemon = SqliteStore::open_for_appending(&path).unwrap();
     let journal = daemon.journal().expect("a journaled store");
     let mut chain = crate::audit::writer::SessionChain::default();
+    // As a session's thread writes them.
     let write = |chain: &mut crate::audit::writer::SessionChain, event| {
-        journal
-            .append(chain.seal_for_test(vec![event]))
+        chain
+            .append_to(&journal, vec![event])
             .ok()
             .expect("journaled")
     };
@@ -202,4 +204,25 @@ fn frames_after_a_gap_are_not_taken() {
     assert_eq!(taken(&[3, 4, 5, 6], 4), vec![5, 6]);
     assert_eq!(taken(&[3, 4, 6, 7], 3), vec![4], "5 never reached the disk");
     assert_eq!(taken(&[6, 7], 4), Vec::<u64>::new());
+}
+
+/// A record sealed straight into a frame (as sessions write them) is the record the
+/// store seals itself: the same payload, chain and hashes.
+#[test]
+fn records_sealed_into_a_frame_are_the_records_the_store_seals() {
+    let events = vec![
+        super::opened("s", "etl", T0),
+        statement("s", 1, "allowed", T0 + 1),
+        statement("s", 2, "refused", T0 + 2),
+        super::closed("s", T0 + 3),
+    ];
+    let mut frame = journal::FrameBuf::default();
+    let mut head = None;
+    for event in &events {
+        frame.seal(event, &mut head);
+    }
+    let expected = seal_records(&events, |_| Ok::<_, ()>(None)).unwrap();
+    assert_eq!(frame.rows(), 4);
+    assert_eq!(frame.to_rows(), expected);
+    assert_eq!(head, Some(expected[3].head()));
 }
