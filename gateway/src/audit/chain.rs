@@ -268,9 +268,14 @@ pub fn checkpoint_after(
     last_checkpoint: Option<&CheckpointHead>,
     now_us: i64,
 ) -> CheckpointRow {
-    let heads: Heads = rows
-        .iter()
-        .map(|row| (row.session_id.to_owned(), row.head()))
+    // Each session's last row, found before anything is copied.
+    let mut last: BTreeMap<&str, &RowRef> = BTreeMap::new();
+    for row in rows {
+        last.insert(row.session_id, row);
+    }
+    let heads: Heads = last
+        .into_iter()
+        .map(|(session, row)| (session.to_owned(), row.head()))
         .collect();
     CheckpointRow::seal(
         last_checkpoint,

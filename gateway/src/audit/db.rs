@@ -71,6 +71,15 @@ fn unexpected(i: usize, wanted: &str, got: Option<&Value>) -> StoreError {
 /// Statements inside one transaction.
 pub trait Tx {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
+    /// Runs `sql` once for each `width` parameters of `params` in turn (prepared once,
+    /// where the back end keeps prepared statements).
+    fn execute_each(&self, sql: &str, params: &[Value], width: usize) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for one in params.chunks(width) {
+            n += self.execute(sql, one)?;
+        }
+        Ok(n)
+    }
     /// Calls `each` for every row, streaming (a query may return the whole store).
     fn query(
         &self,

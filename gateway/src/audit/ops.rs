@@ -362,14 +362,25 @@ fn insert_records(tx: &dyn Tx, rows: &[RowRef]) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Inserts one record (its id the next one).
-pub fn insert_record(tx: &dyn Tx, row: &RowRef) -> Result<(), StoreError> {
-    tx.execute(&INSERT_RECORDS[1], &record_params(row))?;
+/// Inserts records one by one, in order (each id the next one); `params` is room for
+/// their parameters, reused.
+pub fn insert_each<'a>(
+    tx: &dyn Tx,
+    rows: &[&RowRef<'a>],
+    params: &mut Vec<Value<'a>>,
+) -> Result<(), StoreError> {
+    params.clear();
+    for row in rows {
+        params.extend(record_params(row));
+    }
+    tx.execute_each(&INSERT_RECORDS[1], params, RECORD_PARAMS)?;
     Ok(())
 }
 
 /// A record's columns as parameters, in the order of `RECORD_COLUMNS`.
-fn record_params<'a>(row: &RowRef<'a>) -> [Value<'a>; 7] {
+const RECORD_PARAMS: usize = 7;
+
+fn record_params<'a>(row: &RowRef<'a>) -> [Value<'a>; RECORD_PARAMS] {
     [
         row.session_id.into(),
         row.seq.into(),

@@ -38,10 +38,9 @@ pub fn insert_grouped(tx: &dyn Tx, rows: &[RowRef]) -> Result<(), StoreError> {
     for row in rows {
         by_session.entry(row.session_id).or_default().push(row);
     }
+    let mut params = Vec::new();
     for (session, rows) in by_session {
-        for row in &rows {
-            ops::insert_record(tx, row)?;
-        }
+        ops::insert_each(tx, &rows, &mut params)?;
         let first = newest + 1;
         newest += rows.len() as i64;
         let last = query_int(tx, "SELECT last_insert_rowid()")?;

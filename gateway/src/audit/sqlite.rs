@@ -483,7 +483,10 @@ impl SqliteStore {
     /// spelling is kept by the shared spelling, so the append path rewrites nothing.
     fn prepare(&self, sql: &str) -> Result<rusqlite::CachedStatement<'_>, StoreError> {
         let mut spellings = self.spellings.borrow_mut();
-        if spellings.len() >= STATEMENT_CACHE && !spellings.contains_key(sql) {
+        if let Some(sqlite_sql) = spellings.get(sql) {
+            return self.conn.prepare_cached(sqlite_sql).map_err(map_err);
+        }
+        if spellings.len() >= STATEMENT_CACHE {
             spellings.clear();
         }
         let sqlite_sql = spellings
@@ -500,6 +503,17 @@ impl Tx for SqliteStore {
             .execute(rusqlite::params_from_iter(params.iter().map(Param)))
             .map_err(map_err)?;
         Ok(n as u64)
+    }
+
+    fn execute_each(&self, sql: &str, params: &[Value], width: usize) -> Result<u64, StoreError> {
+        let mut stmt = self.prepare(sql)?;
+        let mut n = 0;
+        for one in params.chunks(width) {
+            n += stmt
+                .execute(rusqlite::params_from_iter(one.iter().map(Param)))
+                .map_err(map_err)? as u64;
+        }
+        Ok(n)
     }
 
     fn query(
