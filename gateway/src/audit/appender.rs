@@ -16,11 +16,10 @@
 
 use std::{
     fs::File,
-    os::unix::fs::FileExt,
     path::{Path, PathBuf},
     sync::{
         atomic::{AtomicU64, Ordering},
-        Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard,
     },
     time::Instant,
 };
@@ -28,7 +27,7 @@ use std::{
 use super::{
     chain::RecordRow,
     index::Fact,
-    journal::{AppendError, FrameBuf, Journal},
+    journal::{AppendError, FrameBuf, Journal, Mapping},
 };
 
 /// Sealed records and what the listing needs of them, in order.
@@ -94,8 +93,10 @@ impl Pending {
 
 pub struct JournalAppender {
     state: Mutex<State>,
-    /// The journal's file, for syncing and reading back without the lock.
+    /// The journal's file, for syncing without the lock.
     file: File,
+    /// Its mapping, for reading frames back without the lock.
+    map: Arc<Mapping>,
     path: PathBuf,
     /// Frames up to this number are on disk.
     synced: AtomicU64,
@@ -118,6 +119,7 @@ impl JournalAppender {
         let path = journal.path().to_path_buf();
         Ok(Self {
             path,
+            map: journal.mapping(),
             state: Mutex::new(State {
                 journal,
                 pending: Pending::default(),
@@ -170,15 +172,15 @@ impl JournalAppender {
         }
     }
 
-    /// The bytes of `runs` (as [`Pending::runs`] names them), into `out`.
-    pub fn read_runs(&self, runs: &[(u64, u64)], out: &mut Vec<u8>) -> std::io::Result<()> {
-        out.clear();
-        for &(at, length) in runs {
-            let start = out.len();
-            out.resize(start + length as usize, 0);
-            self.file.read_exact_at(&mut out[start..], at)?;
-        }
-        Ok(())
+    /// The journal's bytes in `runs`, which must be those of a [`Pending`] taken from
+    /// here and not yet settled durably: they stay as they are until
+    /// [`JournalAppender::settled_durably`] passes them, which the store calls only
+    /// once it no longer reads them.
+    pub fn pending_frames(&self, runs: &[(u64, u64)]) -> Vec<&[u8]> {
+        runs.iter()
+            // SAFETY: as above: no append writes where unsettled frames are.
+            .map(|&(at, length)| unsafe { self.map.frames(at, length) })
+            .collect()
     }
 
     /// Flushes every frame written so far to disk; returns the newest frame synced.

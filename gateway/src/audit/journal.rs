@@ -36,9 +36,10 @@ use std::{
         io::AsRawFd,
     },
     path::{Path, PathBuf},
+    sync::Arc,
 };
 
-use memmap2::{MmapMut, MmapOptions};
+use memmap2::{MmapOptions, MmapRaw};
 
 use super::{
     chain::{self, Head, RecordRow, RowRef},
@@ -50,6 +51,8 @@ use super::{
 pub const SIZE: u64 = 8 << 20;
 const MAGIC: &[u8; 4] = b"CDJ1";
 const HEADER: usize = 4 + 8 + 4 + 4;
+/// Room a reused [`FrameBuf`] keeps between frames.
+const KEPT_ROOM: usize = 256 << 10;
 
 /// A frame read back: its number and records.
 pub struct Frame {
@@ -86,9 +89,10 @@ impl FrameBuf {
         frame
     }
 
-    /// Empties it for the next frame.
+    /// Empties it for the next frame (giving back the room of an unusually large one).
     pub fn clear(&mut self) {
         self.bytes.clear();
+        self.bytes.shrink_to(KEPT_ROOM);
         self.bytes.extend_from_slice(&[0u8; HEADER + 4]);
         self.rows = 0;
     }
@@ -201,7 +205,7 @@ pub struct Journal {
     file: File,
     /// The whole file, mapped shared: an append is a copy into the page cache, with no
     /// system call (the kernel holds it from then on, as after a `write`).
-    map: MmapMut,
+    map: Arc<Mapping>,
     path: PathBuf,
     size: u64,
     /// The half being written (0 or 1).
@@ -212,6 +216,38 @@ pub struct Journal {
     next: u64,
     /// The newest frame written to each half since the journal was opened (0: none).
     newest_in: [u64; 2],
+}
+
+/// The journal file, mapped shared. Appends copy frames in (holding the [`Journal`]);
+/// the store reads back frames it has not settled without holding it. The two never
+/// touch the same bytes at once: an append writes where frames are only once the tables
+/// hold those frames durably ([`Journal::append`]), after the store has read them.
+pub struct Mapping(MmapRaw);
+
+impl Mapping {
+    fn write(&self, at: usize, bytes: &[u8]) {
+        assert!(
+            at + bytes.len() <= self.0.len(),
+            "a frame past the journal's end"
+        );
+        // SAFETY: in bounds (above); nothing reads these bytes while they are written
+        // (see the type's comment), and only the holder of the journal writes.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.0.as_mut_ptr().add(at), bytes.len())
+        }
+    }
+
+    /// The bytes of frames written at `at..at + length`.
+    ///
+    /// # Safety
+    /// No append may write there while the slice lives: the frames there must be ones
+    /// the tables do not hold durably yet (so their half is not written again).
+    pub unsafe fn frames(&self, at: u64, length: u64) -> &[u8] {
+        let (at, length) = (at as usize, length as usize);
+        assert!(at + length <= self.0.len(), "frames past the journal's end");
+        // SAFETY: in bounds (above); unchanged while borrowed (the caller's promise).
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr().add(at), length) }
+    }
 }
 
 /// The journal beside the database at `db`.
@@ -249,11 +285,14 @@ impl Journal {
         }
         let size = length.max(size);
         let frames = read_frames(&file, size).map_err(what)?;
-        // SAFETY: the mapping is of a file this process holds the lock of, written
-        // through to its full size (its blocks are allocated: writing to the mapping
-        // needs no more room); no other process resizes or writes it while the lock
-        // is held. This process writes it only through the mapping's own slice.
-        let map = unsafe { MmapOptions::new().len(size as usize).map_mut(&file) }.map_err(what)?;
+        // The file is written through to its full size (its blocks are allocated:
+        // writing to the mapping needs no more room), and no other process resizes
+        // or writes it while this one holds its lock.
+        let map = MmapOptions::new()
+            .len(size as usize)
+            .map_raw(&file)
+            .map_err(what)?;
+        let map = Arc::new(Mapping(map));
         let journal = Journal {
             file,
             map,
@@ -301,7 +340,7 @@ impl Journal {
         let number = self.next;
         seal_frame(frame, number);
         let at = self.at as usize;
-        self.map[at..at + frame.bytes.len()].copy_from_slice(&frame.bytes);
+        self.map.write(at, &frame.bytes);
         let written = Written {
             number,
             at: self.at,
@@ -322,6 +361,11 @@ impl Journal {
     /// durably before writing can move there.
     pub fn newest_in_other_half(&self) -> u64 {
         self.newest_in[1 - self.half]
+    }
+
+    /// The mapping, to read frames back without holding the journal.
+    pub fn mapping(&self) -> Arc<Mapping> {
+        self.map.clone()
     }
 
     /// A second handle on the file, to sync it without holding the journal.
@@ -480,10 +524,10 @@ fn decode(body: &[u8]) -> Option<Vec<RowRef<'_>>> {
     Some(rows)
 }
 
-/// The records of the whole frames in `bytes` (as [`Journal::append`] wrote them, one
-/// after another), borrowed from it; `None` if they do not read as frames.
-pub fn rows_of_frames(mut bytes: &[u8]) -> Option<Vec<RowRef<'_>>> {
-    let mut rows = Vec::new();
+/// Adds to `rows` the records of the whole frames in `bytes` (as [`Journal::append`]
+/// wrote them, one after another), borrowed from it; `None` if they do not read as
+/// frames.
+pub fn rows_of_frames<'a>(mut bytes: &'a [u8], rows: &mut Vec<RowRef<'a>>) -> Option<()> {
     while !bytes.is_empty() {
         let header = bytes.get(..HEADER)?;
         if &header[..4] != MAGIC {
@@ -494,7 +538,7 @@ pub fn rows_of_frames(mut bytes: &[u8]) -> Option<Vec<RowRef<'_>>> {
         rows.extend(decode(body)?);
         bytes = &bytes[HEADER + length..];
     }
-    Some(rows)
+    Some(())
 }
 
 fn io_error(what: &str, e: std::io::Error) -> StoreError {

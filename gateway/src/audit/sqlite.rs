@@ -115,8 +115,6 @@ struct Journaled {
     taken: Sealed,
     /// The newest frame taken so far.
     frame: u64,
-    /// The journal's bytes a settle reads records from (kept: its size is reused).
-    read_back: Vec<u8>,
 }
 
 /// Prepared statements kept: one multi-row INSERT per batch size, besides the fixed ones.
@@ -365,20 +363,15 @@ impl SqliteStore {
         journaled.frame = journaled.frame.max(pending.frame);
         journaled.unwritten.extend(pending);
         let appender = &journaled.appender;
-        appender
-            .read_runs(&journaled.unwritten.runs, &mut journaled.read_back)
-            .map_err(|e| {
-                StoreError::Unavailable(format!(
-                    "reading the journal {} back: {e}",
+        let mut rows = Vec::with_capacity(journaled.unwritten.records + journaled.taken.len());
+        for frames in appender.pending_frames(&journaled.unwritten.runs) {
+            journal::rows_of_frames(frames, &mut rows).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "the journal {} no longer holds the frames this gateway wrote",
                     appender.path().display()
                 ))
             })?;
-        let mut rows = journal::rows_of_frames(&journaled.read_back).ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "the journal {} no longer holds the frames this gateway wrote",
-                appender.path().display()
-            ))
-        })?;
+        }
         let mut facts: Vec<&Fact> = journaled.unwritten.facts.iter().collect();
         rows.extend(journaled.taken.rows.iter().map(RecordRow::view));
         facts.extend(&journaled.taken.facts);
@@ -471,7 +464,6 @@ impl SqliteStore {
                 unwritten: Pending::default(),
                 taken: Sealed::default(),
                 frame: last,
-                read_back: Vec::new(),
             });
         }
         Ok(())

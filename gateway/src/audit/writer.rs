@@ -43,6 +43,16 @@ thread_local! {
     static FRAME: RefCell<(FrameBuf, Vec<Fact>)> = RefCell::default();
 }
 
+/// Runs `f` with this thread's frame; with a fresh one when the thread is ending (a
+/// session dropped while its thread's locals are being destroyed still records).
+fn with_frame<R>(f: impl FnOnce(&mut (FrameBuf, Vec<Fact>)) -> R) -> R {
+    let mut f = Some(f);
+    match FRAME.try_with(|cell| (f.take().expect("called once"))(&mut cell.borrow_mut())) {
+        Ok(result) => result,
+        Err(_) => (f.take().expect("not called"))(&mut Default::default()),
+    }
+}
+
 /// The handle sessions share.
 #[derive(Clone)]
 pub struct Writer {
@@ -88,7 +98,7 @@ impl SessionChain {
         journal: &JournalAppender,
         events: Vec<Event>,
     ) -> Result<(), Sealed> {
-        FRAME.with_borrow_mut(|(frame, facts)| {
+        with_frame(|(frame, facts)| {
             frame.clear();
             facts.clear();
             for mut event in events {
