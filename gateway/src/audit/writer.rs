@@ -119,11 +119,6 @@ impl SessionChain {
             }
         })
     }
-
-    #[cfg(test)]
-    pub fn seal_for_test(&mut self, events: Vec<Event>) -> Sealed {
-        self.seal(events)
-    }
 }
 
 impl Writer {

@@ -226,3 +226,25 @@ fn records_sealed_into_a_frame_are_the_records_the_store_seals() {
     assert_eq!(frame.to_rows(), expected);
     assert_eq!(head, Some(expected[3].head()));
 }
+
+/// A record the journal cannot take (larger than half of it) comes back sealed, for the
+/// recorder thread to put in the tables: the record its chain would have journaled.
+#[test]
+fn a_record_the_journal_cannot_take_comes_back_sealed() {
+    let f = Fixture::new();
+    let daemon = SqliteStore::open_for_appending(f.store.path()).unwrap();
+    let journal = daemon.journal().expect("a journaled store");
+    let mut chain = crate::audit::writer::SessionChain::default();
+    let opened = super::opened("s", "etl", T0);
+    let big = statement_selecting("s", 1, &"x".repeat(journal::SIZE as usize / 2));
+    chain
+        .append_to(&journal, vec![opened.clone()])
+        .ok()
+        .expect("journaled");
+    let Err(sealed) = chain.append_to(&journal, vec![big.clone()]) else {
+        panic!("a record larger than half the journal was journaled")
+    };
+    let expected = seal_records(&[opened, big], |_| Ok::<_, ()>(None)).unwrap();
+    assert_eq!(sealed.rows, expected[1..]);
+    assert_eq!(sealed.facts.len(), 1);
+}

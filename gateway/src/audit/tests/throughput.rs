@@ -63,9 +63,13 @@ fn audit_settle_cost_sqlite() {
     let journal = store.journal().expect("a journal");
     let mut chains: Vec<crate::audit::writer::SessionChain> =
         (0..16).map(|_| Default::default()).collect();
+    // Written as sessions write them: sealed into a frame, copied into the journal.
     for (i, chain) in chains.iter_mut().enumerate() {
-        let sealed = chain.seal_for_test(vec![opened(&format!("s{i}"), "etl", T0)]);
-        journal.append(sealed).ok().expect("journaled");
+        let event = opened(&format!("s{i}"), "etl", T0);
+        chain
+            .append_to(&journal, vec![event])
+            .ok()
+            .expect("journaled");
     }
     let mut n = 0i64;
     let mut settling = Duration::ZERO;
@@ -76,9 +80,11 @@ fn audit_settle_cost_sqlite() {
         for _ in 0..4096 {
             n += 1;
             let i = (n % 16) as usize;
-            let sealed =
-                chains[i].seal_for_test(vec![statement(&format!("s{i}"), n, "allowed", T0 + n)]);
-            journal.append(sealed).ok().expect("journaled");
+            let event = statement(&format!("s{i}"), n, "allowed", T0 + n);
+            chains[i]
+                .append_to(&journal, vec![event])
+                .ok()
+                .expect("journaled");
         }
         let cpu = cpu_time();
         store.settle().unwrap();
