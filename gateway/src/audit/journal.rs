@@ -206,6 +206,9 @@ pub struct Journal {
     /// The whole file, mapped shared: an append is a copy into the page cache, with no
     /// system call (the kernel holds it from then on, as after a `write`).
     map: Arc<Mapping>,
+    /// Whether appends may write through the mapping: only where overwriting the file's
+    /// blocks needs no new ones (see [`overwrites_in_place`]).
+    mapped_writes: bool,
     path: PathBuf,
     size: u64,
     /// The half being written (0 or 1).
@@ -248,6 +251,28 @@ impl Mapping {
         // SAFETY: in bounds (above); unchanged while borrowed (the caller's promise).
         unsafe { std::slice::from_raw_parts(self.0.as_ptr().add(at), length) }
     }
+}
+
+/// Whether the file system of `file` overwrites a file's blocks in place (ext2-4, XFS,
+/// tmpfs). A write through a mapping cannot report an error: where an overwrite needs
+/// new blocks (copy-on-write file systems such as Btrfs or ZFS), a full disk would
+/// kill the process with SIGBUS instead of refusing statements.
+fn overwrites_in_place(file: &File) -> bool {
+    const EXT: i64 = 0xEF53;
+    const XFS: i64 = 0x5846_5342;
+    const TMPFS: i64 = 0x0102_1994;
+    let mut stats = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: fstatfs fills the struct it is given for a descriptor this process holds.
+    if unsafe { libc::fstatfs(file.as_raw_fd(), stats.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    // SAFETY: fstatfs succeeded, so it filled the struct.
+    #[allow(
+        clippy::unnecessary_cast,
+        reason = "f_type's type differs between targets"
+    )]
+    let kind = unsafe { stats.assume_init() }.f_type as i64;
+    matches!(kind, EXT | XFS | TMPFS)
 }
 
 /// The journal beside the database at `db`.
@@ -293,9 +318,14 @@ impl Journal {
             .map_raw(&file)
             .map_err(what)?;
         let map = Arc::new(Mapping(map));
+        let mapped_writes = overwrites_in_place(&file);
+        if !mapped_writes {
+            tracing::info!(journal = %path.display(), "the journal's file system may need new blocks to overwrite it (copy-on-write): it is written with write(2), which can report a full disk, rather than through its mapping");
+        }
         let journal = Journal {
             file,
             map,
+            mapped_writes,
             path: path.to_path_buf(),
             size,
             half: 0,
@@ -339,8 +369,12 @@ impl Journal {
         }
         let number = self.next;
         seal_frame(frame, number);
-        let at = self.at as usize;
-        self.map.write(at, &frame.bytes);
+        match self.mapped_writes {
+            true => self.map.write(self.at as usize, &frame.bytes),
+            false => self.file.write_all_at(&frame.bytes, self.at).map_err(|e| {
+                AppendError::Io(format!("writing the journal {}: {e}", self.path.display()))
+            })?,
+        }
         let written = Written {
             number,
             at: self.at,
@@ -543,4 +577,59 @@ pub fn rows_of_frames<'a>(mut bytes: &'a [u8], rows: &mut Vec<RowRef<'a>>) -> Op
 
 fn io_error(what: &str, e: std::io::Error) -> StoreError {
     StoreError::Unavailable(format!("{what}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mapped_writes_only_where_overwrites_stay_in_place() {
+        let shm = tempfile::NamedTempFile::new_in("/dev/shm").expect("a file on tmpfs");
+        assert!(
+            overwrites_in_place(shm.as_file()),
+            "tmpfs overwrites in place"
+        );
+        let proc = File::open("/proc/self/status").expect("procfs");
+        assert!(!overwrites_in_place(&proc), "procfs is not known to");
+    }
+
+    /// Frames written through the mapping and with write(2) read back alike: through
+    /// the mapping (as the store settles them) and from the file (when it is reopened).
+    #[test]
+    fn frames_read_back_however_they_were_written() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("journal");
+        let row = RowRef {
+            session_id: "s",
+            seq: 1,
+            kind: "statement",
+            at_us: 5,
+            payload: "{}",
+            prev_hash: "p",
+            hash: "h",
+        };
+        for mapped in [true, false] {
+            let (mut journal, _) = Journal::open(&path, 1 << 20).unwrap().expect("the lock");
+            journal.start_over(1).unwrap();
+            journal.mapped_writes = mapped;
+            let mut frame = FrameBuf::default();
+            frame.push(&row);
+            let written = journal.append(&mut frame, 0).expect("appended");
+            let mut rows = Vec::new();
+            // SAFETY: nothing appends while the slice lives.
+            let bytes = unsafe { journal.map.frames(written.at, written.length) };
+            rows_of_frames(bytes, &mut rows).expect("whole frames");
+            assert_eq!(
+                rows,
+                [row],
+                "read through the mapping, mapped writes {mapped}"
+            );
+            drop(journal);
+            let (_, frames) = Journal::open(&path, 1 << 20).unwrap().expect("the lock");
+            let numbers: Vec<u64> = frames.iter().map(|f| f.number).collect();
+            assert_eq!(numbers, [1], "mapped writes {mapped}");
+            assert_eq!(frames[0].rows, [row.to_row()], "mapped writes {mapped}");
+        }
+    }
 }
