@@ -96,10 +96,7 @@ impl RecordRow {
     }
 
     pub fn head(&self) -> Head {
-        Head {
-            seq: self.seq,
-            hash: self.hash.clone(),
-        }
+        self.view().head()
     }
 
     pub fn event(&self) -> Result<Event, serde_json::Error> {

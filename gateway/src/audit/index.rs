@@ -54,12 +54,12 @@ impl Decision {
     }
 }
 
+/// Without copying the opening's fields.
 impl From<Event> for Fact {
     fn from(event: Event) -> Self {
         match event {
             Event::Opened(e) => Fact::Opened(Box::new(e)),
-            Event::Statement(e) => Fact::Statement(Decision::of(&e.decision)),
-            Event::Closed(_) => Fact::Closed,
+            other => Fact::of(&other),
         }
     }
 }
