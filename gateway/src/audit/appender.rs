@@ -58,7 +58,6 @@ impl Sealed {
 pub struct Pending {
     /// Runs of whole frames, `(offset, length)`, in the order they were written.
     pub runs: Vec<(u64, u64)>,
-    pub records: usize,
     /// One per record, in order.
     pub facts: Vec<Fact>,
     /// The newest frame they came from (0: none).
@@ -68,8 +67,13 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// How many records: one fact each.
+    pub fn len(&self) -> usize {
+        self.facts.len()
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.records == 0
+        self.facts.is_empty()
     }
 
     /// Adds `later`, written after these.
@@ -77,7 +81,6 @@ impl Pending {
         for run in later.runs {
             self.add_run(run.0, run.1);
         }
-        self.records += later.records;
         self.facts.extend(later.facts);
         self.frame = self.frame.max(later.frame);
         self.since = self.since.or(later.since);
@@ -148,6 +151,7 @@ impl JournalAppender {
         frame: &mut FrameBuf,
         facts: &mut Vec<Fact>,
     ) -> Result<u64, AppendError> {
+        debug_assert_eq!(frame.rows(), facts.len(), "one listing fact per record");
         let mut state = self.lock();
         if let Some(why) = &state.failed {
             return Err(AppendError::Io(why.clone()));
@@ -157,7 +161,6 @@ impl JournalAppender {
             Ok(written) => {
                 let pending = &mut state.pending;
                 pending.add_run(written.at, written.length);
-                pending.records += frame.rows();
                 pending.facts.append(facts);
                 pending.frame = written.number;
                 pending.since.get_or_insert_with(Instant::now);
@@ -210,7 +213,7 @@ impl JournalAppender {
     /// How many records wait for the tables, and since when.
     pub fn waiting(&self) -> (usize, Option<Instant>) {
         let state = self.lock();
-        (state.pending.records, state.pending.since)
+        (state.pending.len(), state.pending.since)
     }
 
     /// After a synced settle: the tables hold frames up to `frame` durably, and the

@@ -326,7 +326,7 @@ impl Backend for SqliteStore {
 
     fn unsettled(&self) -> usize {
         self.journaled.as_ref().map_or(0, |j| {
-            j.unwritten.records + j.taken.len() + j.appender.waiting().0
+            j.unwritten.len() + j.taken.len() + j.appender.waiting().0
         })
     }
 
@@ -363,7 +363,7 @@ impl SqliteStore {
         journaled.frame = journaled.frame.max(pending.frame);
         journaled.unwritten.extend(pending);
         let appender = &journaled.appender;
-        let mut rows = Vec::with_capacity(journaled.unwritten.records + journaled.taken.len());
+        let mut rows = Vec::with_capacity(journaled.unwritten.len() + journaled.taken.len());
         for frames in appender.pending_frames(&journaled.unwritten.runs) {
             journal::rows_of_frames(frames, &mut rows).ok_or_else(|| {
                 StoreError::Corrupt(format!(
