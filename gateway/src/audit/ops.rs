@@ -354,7 +354,7 @@ const INSERT_CHUNK: usize = 64;
 
 /// One multi-row INSERT: a round trip per chunk rather than per record.
 fn insert_records(tx: &dyn Tx, rows: &[RowRef]) -> Result<(), StoreError> {
-    let mut params = Vec::with_capacity(rows.len() * 7);
+    let mut params = Vec::with_capacity(rows.len() * RECORD_PARAMS);
     for row in rows {
         params.extend(record_params(row));
     }

@@ -315,7 +315,8 @@ impl Backend for SqliteStore {
 
     fn settle(&mut self) -> Result<(), StoreError> {
         // Synced when the journal needs its room back, when it failed, and when records
-        // only in memory (an earlier settle failed) are among those written.
+        // only in memory (the journal did not take them) are among those written;
+        // journaled records an earlier settle could not write are still in the journal.
         let durably = self.journaled.as_ref().is_some_and(|j| {
             j.appender.other_half_unsettled()
                 || j.appender.failed().is_some()
