@@ -293,8 +293,9 @@ impl Backend for SqliteStore {
         };
         let appender = journaled.appender.clone();
         if !journaled.taken.is_empty() {
-            // Records only in memory go after them, and these after those: a session's
-            // later record must never be in the journal without its earlier ones.
+            // A settle writes the journaled records, then those only in memory, then
+            // these: a session's later record must never be in the journal without its
+            // earlier ones, so these stay out of it too.
             journaled.taken.extend(sealed);
             return self.settle_journal(true);
         }
