@@ -68,6 +68,8 @@ fn statement(id: &str, text: &str, at_us: i64) -> StatementRecord {
         truncated: false,
         part: None,
         request_text: None,
+        parameters: Vec::new(),
+        parameters_truncated: false,
     }
 }
 

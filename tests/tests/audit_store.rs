@@ -62,6 +62,8 @@ fn statement(id: &str, n: i64, decision: &str, at_us: i64, payload_bytes: usize)
         truncated: false,
         part: None,
         request_text: None,
+        parameters: Vec::new(),
+        parameters_truncated: false,
     })
 }
 

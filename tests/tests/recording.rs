@@ -157,6 +157,7 @@ fn psql_session_recorded(backend: Backend) {
         .find(|r| r.text.starts_with("SELECT id, body"))
         .expect("the SELECT is recorded");
     assert_eq!(select.decision, "allowed");
+    assert_eq!(select.rule.as_deref(), Some("agents-public"));
     assert_eq!(select.columns, ["id", "body"]);
     assert_eq!(
         select.result_rows,
@@ -223,6 +224,66 @@ fn psycopg_binary_results_are_recorded() {
         ]]
     );
     s.finish();
+}
+
+#[test]
+fn bound_parameter_values_are_recorded_with_the_statement() {
+    let s = start("");
+    s.pg.psql_admin("CREATE TABLE public.bound (n int, b bytea)");
+    s.pg.psql_admin(&format!("GRANT ALL ON public.bound TO {ROLE}"));
+    let dsn = format!(
+        "host=127.0.0.1 port={} user=app_user password=x dbname=postgres",
+        s.pg.port()
+    );
+    // %t binds in text format, %b in binary.
+    let script = "import sys, psycopg\n\
+        with psycopg.connect(sys.argv[1], autocommit=True) as c:\n\
+        \x20   c.execute('INSERT INTO bound VALUES (%t, %b)', (8, b'\\x01\\x02'))\n\
+        \x20   c.execute('INSERT INTO bound VALUES (%t, %b)', (9, None))\n\
+        \x20   print(c.execute('SELECT n FROM bound WHERE n > %t ORDER BY n', (0,)).fetchall())\n";
+    let file = s.gateway.dir().join("bound.py");
+    std::fs::write(&file, script).expect("writing the script");
+    let mut cmd = client_libs::python_args(&s.agent, file.to_str().expect("utf-8"), &[&dsn]);
+    let out = run(&mut cmd, Duration::from_secs(30));
+    out.expect_success("psycopg");
+    assert!(out.stdout.contains("[(8,), (9,)]"), "{out}");
+    let all = statements(&store_path(&s));
+    let bound: Vec<(&str, &[Option<String>])> = all
+        .iter()
+        .filter(|r| r.text.contains("bound"))
+        .map(|r| (r.text.as_str(), r.parameters.as_slice()))
+        .collect();
+    assert_eq!(
+        bound,
+        [
+            (
+                "INSERT INTO bound VALUES ($1, $2)",
+                &[Some("8".to_owned()), Some("\\x0102".to_owned())][..]
+            ),
+            (
+                "INSERT INTO bound VALUES ($1, $2)",
+                &[Some("9".to_owned()), None][..]
+            ),
+            (
+                "SELECT n FROM bound WHERE n > $1 ORDER BY n",
+                &[Some("0".to_owned())][..]
+            ),
+        ],
+        "{all:#?}"
+    );
+    assert!(all.iter().all(|r| !r.parameters_truncated));
+    let show = s.gateway.cordon(&["sessions", "show", &session_of(&all)]);
+    show.expect_success("sessions show");
+    assert!(
+        show.stdout.contains("-- bound: $1 = '8', $2 = '\\x0102'"),
+        "{show}"
+    );
+    s.finish();
+}
+
+/// The session of the records (all from one).
+fn session_of(records: &[StatementRecord]) -> String {
+    records.first().expect("a record").session_id.clone()
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! a small database abstraction (`db`), so they behave the same and share one schema.
 
 pub mod appender;
+mod bound;
 pub mod chain;
 mod db;
 mod fingerprints;

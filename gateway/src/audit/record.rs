@@ -54,7 +54,8 @@ pub struct StatementRecord {
     pub fingerprint: String,
     /// `allowed`, `refused` or `needs approval`.
     pub decision: String,
-    /// The rule that decided, when one did.
+    /// The rule that decided, when one did: the one that refused, or for an allowed
+    /// statement the allow rules that covered it (names, comma-separated).
     pub rule: Option<String>,
     pub approval: Option<String>,
     pub started_at_us: i64,
@@ -79,6 +80,13 @@ pub struct StatementRecord {
     /// On the first of those records, the request's whole text as the client sent it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_text: Option<String>,
+    /// For an Execute, the parameter values its portal was bound with: text as sent,
+    /// binary as `\x` hex, `None` for NULL. Kept up to the byte cap on results.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<Option<String>>,
+    /// Set when `parameters` stops short of what was bound.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub parameters_truncated: bool,
 }
 
 /// The session ended.

@@ -13,6 +13,7 @@ use std::{
 use bytes::BytesMut;
 
 use super::{
+    bound::BoundPortals,
     record::{ErrorInfo, SessionClosed, SessionOpened, StatementRecord},
     statements::{self, Outcome},
     writer::{Durable, SessionChain, Writer},
@@ -22,6 +23,7 @@ use crate::{
     engine::{Barrier, Columns, Finish, Phases, Request, ServerText, Verdict},
     protocol::{
         backend::GatewayError,
+        frontend::Parameters,
         server_messages::{decode_data_row, ErrorFields},
     },
 };
@@ -57,6 +59,8 @@ pub struct RecordedPhases {
     /// The columns of the result being answered, and their type OIDs.
     columns: Vec<String>,
     column_types: Vec<u32>,
+    /// What each portal was bound with, for the record of its Execute.
+    bound: BoundPortals,
 }
 
 /// A session id unique across restarts: the daemon's start time and its
@@ -88,6 +92,7 @@ impl RecordedPhases {
             unconfirmed: Vec::new(),
             columns: Vec::new(),
             column_types: Vec::new(),
+            bound: BoundPortals::default(),
         }
     }
 
@@ -118,6 +123,8 @@ impl RecordedPhases {
                 truncated: false,
                 part: None,
                 request_text: None,
+                parameters: Vec::new(),
+                parameters_truncated: false,
             },
             kept_bytes: 0,
             outcomes: None,
@@ -148,9 +155,27 @@ impl RecordedPhases {
             Verdict::Hold(_) => return,
         };
         self.start(&text, decision, error);
-        if let (Request::Query { .. }, Some(pending)) = (request, self.pending.back_mut()) {
+        let Some(pending) = self.pending.back_mut() else {
+            return;
+        };
+        let record = &mut pending.record;
+        if let (Some(rules), None) = (self.inner.allowed_by(), error) {
+            record.rule = Some(rules.to_owned());
+        }
+        match request {
             // Its statements are recorded one by one.
-            pending.outcomes = Some(Vec::new());
+            Request::Query { .. } => pending.outcomes = Some(Vec::new()),
+            Request::Execute {
+                portal, statement, ..
+            } => match self.bound.values_of(portal) {
+                Some(bound) => {
+                    record.parameters.clone_from(&bound.values);
+                    record.parameters_truncated = bound.truncated;
+                }
+                // Bound (the engine knows the portal), but too many portals ago.
+                None => record.parameters_truncated = statement.is_some(),
+            },
+            _ => {}
         }
     }
 }
@@ -186,6 +211,15 @@ impl Phases for RecordedPhases {
     fn resolved(&mut self, request: &Request<'_>, verdict: &Verdict) {
         self.note_verdict(request, verdict);
         self.inner.resolved(request, verdict);
+    }
+
+    fn bound(&mut self, portal: &str, parameters: &Parameters<'_>) {
+        self.bound.bind(portal, parameters, self.caps.bytes);
+        self.inner.bound(portal, parameters);
+    }
+
+    fn allowed_by(&self) -> Option<&str> {
+        self.inner.allowed_by()
     }
 
     fn result_description(&mut self, columns: &Columns) {
@@ -395,7 +429,7 @@ impl Drop for RecordedPhases {
 
 /// A cell as text: text-format values as they are, binary-format ones (and
 /// anything not UTF-8) as `\x` hex.
-fn show(cell: &[u8], binary: bool) -> String {
+pub(super) fn show(cell: &[u8], binary: bool) -> String {
     match std::str::from_utf8(cell) {
         Ok(text) if !binary => text.to_owned(),
         _ => {

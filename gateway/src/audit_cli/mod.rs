@@ -338,9 +338,32 @@ fn describe(id: &str, detail: &SessionDetail) -> String {
         ));
         out.push_str(&s.text);
         out.push('\n');
+        if let Some(bound) = parameters(s) {
+            out.push_str(&format!("-- bound: {bound}\n"));
+        }
         out.push_str(&result(s, sent[n], true));
     }
     out
+}
+
+/// The values an Execute's portal was bound with, as `$1 = '42', $2 = NULL`.
+fn parameters(s: &StatementRecord) -> Option<String> {
+    if s.parameters.is_empty() && !s.parameters_truncated {
+        return None;
+    }
+    let mut shown: Vec<String> = s
+        .parameters
+        .iter()
+        .enumerate()
+        .map(|(i, value)| match value {
+            Some(v) => format!("${} = '{}'", i + 1, v.replace('\'', "''")),
+            None => format!("${} = NULL", i + 1),
+        })
+        .collect();
+    if s.parameters_truncated {
+        shown.push("(more not kept)".into());
+    }
+    Some(shown.join(", "))
 }
 
 /// The text the client sent for each statement: its own, or for the statements of a
@@ -456,6 +479,9 @@ fn replay(args: &StoreArgs, id: &str, speed: Option<f64>) -> Result<ExitCode, Fa
         // The statements of one query after its first: psql echoed the query once.
         if s.part.is_none_or(|part| part == 1) {
             out.write_all(echo(sent).as_bytes())?;
+            if let Some(bound) = parameters(s) {
+                out.write_all(format!("-- bound: {bound}\n").as_bytes())?;
+            }
             out.flush()?;
         }
         pause(0, s.duration_us);
@@ -591,6 +617,8 @@ mod tests {
             truncated: false,
             part: None,
             request_text: None,
+            parameters: Vec::new(),
+            parameters_truncated: false,
         }
     }
 
@@ -680,6 +708,19 @@ mod tests {
                 "SELECT 1 AS a;  SELECT x",
                 "SELECT 1;"
             ]
+        );
+    }
+
+    #[test]
+    fn bound_values_show_as_sql_literals() {
+        let mut r = record(Some("SELECT 1"), Some(1));
+        assert_eq!(parameters(&r), None);
+        r.parameters = vec![Some("it's".into()), None];
+        assert_eq!(parameters(&r).as_deref(), Some("$1 = 'it''s', $2 = NULL"));
+        r.parameters_truncated = true;
+        assert_eq!(
+            parameters(&r).as_deref(),
+            Some("$1 = 'it''s', $2 = NULL, (more not kept)")
         );
     }
 

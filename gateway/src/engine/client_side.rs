@@ -122,6 +122,7 @@ impl Engine {
             }
             fe::BIND => {
                 let bind = fe::decode_bind(body).map_err(client_violation)?;
+                self.phases.bound(bind.portal, &bind.parameters);
                 let statement = self.statements.get(bind.statement);
                 let portal = Portal {
                     statement: bind.statement.into(),

@@ -8,6 +8,7 @@ use bytes::BytesMut;
 
 use crate::protocol::{
     backend::GatewayError,
+    frontend::Parameters,
     server_messages::{ErrorFields, Field},
 };
 
@@ -67,6 +68,16 @@ pub trait Phases: Send {
     /// A request `classify` held came to this verdict (Allow or Refuse); it
     /// goes on as if `classify` had said so.
     fn resolved(&mut self, _request: &Request<'_>, _verdict: &Verdict) {}
+
+    /// A Bind made `portal` with these parameter values (the Execute that runs it
+    /// comes later). Binds are not judged: the statement was, when prepared.
+    fn bound(&mut self, _portal: &str, _parameters: &Parameters<'_>) {}
+
+    /// The rules that let the last request allowed run (comma-separated names),
+    /// when these phases judge by rules; read right after the verdict, for the record.
+    fn allowed_by(&self) -> Option<&str> {
+        None
+    }
 
     /// A result's columns are known, before its first row.
     fn result_description(&mut self, _columns: &Columns) {}

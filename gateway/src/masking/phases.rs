@@ -25,7 +25,7 @@ use super::{
 };
 use crate::{
     engine::{Barrier, Columns, Finish, Phases, Request, ServerText, Verdict},
-    protocol::backend::GatewayError,
+    protocol::{backend::GatewayError, frontend::Parameters},
 };
 
 /// SQLSTATE object_not_in_prerequisite_state: the catalog cannot be read.
@@ -312,6 +312,14 @@ impl Phases for MaskingPhases {
         if std::mem::take(&mut self.inner_held) {
             self.inner.resolved(request, verdict);
         }
+    }
+
+    fn bound(&mut self, portal: &str, parameters: &Parameters<'_>) {
+        self.inner.bound(portal, parameters);
+    }
+
+    fn allowed_by(&self) -> Option<&str> {
+        self.inner.allowed_by()
     }
 
     fn result_description(&mut self, columns: &Columns) {

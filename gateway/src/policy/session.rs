@@ -38,6 +38,8 @@ pub struct PolicyPhases {
     context: SessionContext,
     dialect: Dialect,
     cache: TextCache,
+    /// The allow rules that covered the last statement text judged (names, comma-separated).
+    allowed_by: String,
 }
 
 impl PolicyPhases {
@@ -50,6 +52,7 @@ impl PolicyPhases {
             },
             dialect,
             cache: TextCache::default(),
+            allowed_by: String::new(),
         }
     }
 
@@ -62,6 +65,7 @@ impl PolicyPhases {
     /// Judges a statement text; `runs` says whether it executes now (Query,
     /// Execute), so its session effects take hold, or is only prepared (Parse).
     pub fn judge(&mut self, text: &str, runs: bool) -> Result<(), GatewayError> {
+        self.allowed_by.clear();
         let classified = classified(&mut self.cache, self.dialect, text);
         let statements = match &*classified {
             Classified::Unparsable(why) => {
@@ -84,7 +88,7 @@ impl PolicyPhases {
         for statement in statements {
             let context = scratch.as_ref().unwrap_or(&self.context);
             match decide(&self.rules, statement, context) {
-                Decision::Allowed { .. } => {}
+                Decision::Allowed { rules } => note_rules(&mut self.allowed_by, &rules),
                 Decision::NeedsApproval { rule } => {
                     needs_approval.get_or_insert((rule, statement.command.clone()));
                 }
@@ -116,6 +120,18 @@ impl PolicyPhases {
     }
 }
 
+/// Adds `rules` to the comma-separated `names`, each name once.
+fn note_rules(names: &mut String, rules: &[String]) {
+    for rule in rules {
+        if !names.split(", ").any(|name| name == rule) {
+            if !names.is_empty() {
+                names.push_str(", ");
+            }
+            names.push_str(rule);
+        }
+    }
+}
+
 fn refusal(identity: &str, rule: &str, message: String, hint: String) -> GatewayError {
     tracing::info!(identity, rule, reason = %message, "statement refused");
     GatewayError::error(sqlstate::INSUFFICIENT_PRIVILEGE, message).with_hint(hint)
@@ -123,6 +139,7 @@ fn refusal(identity: &str, rule: &str, message: String, hint: String) -> Gateway
 
 impl Phases for PolicyPhases {
     fn classify(&mut self, request: &Request<'_>) -> Verdict {
+        self.allowed_by.clear();
         let result = match request {
             Request::Query { text } => self.judge(text, true),
             Request::Parse { name, text } => {
@@ -162,7 +179,8 @@ impl Phases for PolicyPhases {
                 "Prepare statements with the protocol's Parse (or PREPARE) in this session.".into(),
             )),
             Request::FunctionCall { oid } => {
-                if self.rules.allows.iter().any(|r| r.fast_path_calls) {
+                if let Some(rule) = self.rules.allows.iter().find(|r| r.fast_path_calls) {
+                    self.allowed_by.push_str(&rule.name);
                     Ok(())
                 } else {
                     Err(refusal(
@@ -181,5 +199,9 @@ impl Phases for PolicyPhases {
             Ok(()) => Verdict::Allow,
             Err(e) => Verdict::Refuse(e),
         }
+    }
+
+    fn allowed_by(&self) -> Option<&str> {
+        (!self.allowed_by.is_empty()).then_some(self.allowed_by.as_str())
     }
 }

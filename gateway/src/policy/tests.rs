@@ -340,6 +340,36 @@ fn upserts_update_and_cascades_reach_further() {
     );
 }
 
+#[test]
+fn the_phase_names_the_allow_rules_that_let_a_request_run() {
+    use crate::engine::{Phases, Request, Verdict};
+    let mut policy = reader_policy();
+    policy
+        .rules
+        .push(rule("write-app", RuleKind::Allow, "insert", &["app.*"]));
+    let mut phases = super::session::PolicyPhases::new(
+        policy.for_identity("agent", &[]),
+        vec!["public".into()],
+        Dialect::default(),
+    );
+    let mut judge = |text: &str| {
+        let verdict = phases.classify(&Request::Query { text });
+        let allowed = matches!(verdict, Verdict::Allow);
+        (allowed, phases.allowed_by().map(str::to_owned))
+    };
+    assert_eq!(
+        judge("SELECT * FROM app.orders"),
+        (true, Some("read-app".into()))
+    );
+    // Each rule once, in the order the statements needed them.
+    assert_eq!(
+        judge("INSERT INTO app.orders SELECT * FROM app.orders; SELECT 1 FROM app.x"),
+        (true, Some("write-app, read-app".into()))
+    );
+    // A refusal leaves no allow rule behind from the request before.
+    assert_eq!(judge("SELECT * FROM hr.salaries"), (false, None));
+}
+
 mod properties {
     use proptest::prelude::*;
 

@@ -35,12 +35,54 @@ pub struct Parse<'a> {
     pub param_types: Vec<u32>,
 }
 
-/// What a decision needs from Bind; parameter values are skipped, not copied.
+/// What a decision needs from Bind; parameter values are borrowed, not copied.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Bind<'a> {
     pub portal: &'a str,
     pub statement: &'a str,
+    pub parameters: Parameters<'a>,
     pub result_formats: Vec<i16>,
+}
+
+/// A Bind's parameter values, as the message holds them (checked when decoded).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Parameters<'a> {
+    /// The format codes, two bytes each: none (all text), one (for all), or one each.
+    formats: &'a [u8],
+    count: usize,
+    /// Each value: its length (-1 for NULL), then its bytes.
+    values: &'a [u8],
+}
+
+impl<'a> Parameters<'a> {
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Each value (`None` for NULL), with whether it is in binary format.
+    pub fn iter(&self) -> impl Iterator<Item = (bool, Option<&'a [u8]>)> + 'a {
+        let formats = self.formats;
+        let mut r = Reader::new(self.values, "Bind");
+        (0..self.count).map(move |i| {
+            let code = match formats.len() / 2 {
+                0 => 0,
+                1 => i16::from_be_bytes([formats[0], formats[1]]),
+                _ => formats
+                    .get(2 * i..2 * i + 2)
+                    .map_or(0, |c| i16::from_be_bytes([c[0], c[1]])),
+            };
+            // Lengths were checked when the message was decoded.
+            let value = match r.i32() {
+                Ok(len) if len >= 0 => r.bytes(len as usize).ok(),
+                _ => None,
+            };
+            (code == 1, value)
+        })
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -83,10 +125,13 @@ pub fn decode_bind(body: &[u8]) -> Result<Bind<'_>, Malformed> {
     let portal = r.cstr()?;
     let statement = r.cstr()?;
     let n_formats = r.count16(2)?;
+    let formats = r.rest();
     for _ in 0..n_formats {
         format_code(&mut r)?;
     }
+    let formats = &formats[..2 * n_formats];
     let n_params = r.count16(4)?;
+    let values = r.rest();
     for _ in 0..n_params {
         let len = r.i32()?;
         if len >= 0 {
@@ -95,6 +140,7 @@ pub fn decode_bind(body: &[u8]) -> Result<Bind<'_>, Malformed> {
             return Err(r.fail("negative parameter length"));
         }
     }
+    let values = &values[..values.len() - r.remaining()];
     let n_results = r.count16(2)?;
     let result_formats = (0..n_results)
         .map(|_| format_code(&mut r))
@@ -103,6 +149,11 @@ pub fn decode_bind(body: &[u8]) -> Result<Bind<'_>, Malformed> {
     Ok(Bind {
         portal,
         statement,
+        parameters: Parameters {
+            formats,
+            count: n_params,
+            values,
+        },
         result_formats,
     })
 }

@@ -88,6 +88,11 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    /// What is left to read.
+    pub fn rest(&self) -> &'a [u8] {
+        self.rest
+    }
+
     pub fn remaining(&self) -> usize {
         self.rest.len()
     }

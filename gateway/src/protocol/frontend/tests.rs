@@ -39,13 +39,13 @@ fn parse_bind_execute_written_by_postgres_protocol_decode() {
     )
     .map_err(|_| "bind")
     .unwrap();
+    let bind = decode_bind(body(&buf)).unwrap();
+    assert_eq!((bind.portal, bind.statement), ("p1", "s1"));
+    assert_eq!(bind.result_formats, [1, 0]);
+    // One format code for both: binary.
     assert_eq!(
-        decode_bind(body(&buf)).unwrap(),
-        Bind {
-            portal: "p1",
-            statement: "s1",
-            result_formats: vec![1, 0]
-        }
+        bind.parameters.iter().collect::<Vec<_>>(),
+        [(true, Some(&b"\0\0\0\x07"[..])), (true, None)]
     );
 
     let mut buf = BytesMut::new();
@@ -101,4 +101,47 @@ fn forged_counts_and_lengths_are_refused() {
     assert!(decode_query(b"no terminator").is_err());
     assert!(decode_query(b"a\0b").is_err(), "trailing bytes");
     assert!(decode_query(b"\xff\0").is_err(), "not UTF-8");
+}
+
+#[test]
+fn bind_parameters_come_with_their_own_formats() {
+    let encode = |formats: &[i16], values: &[Option<&[u8]>]| {
+        let mut buf = BytesMut::new();
+        pp::bind(
+            "",
+            "",
+            formats.iter().copied(),
+            values.iter().copied(),
+            |v: Option<&[u8]>, out: &mut BytesMut| match v {
+                Some(v) => {
+                    out.extend_from_slice(v);
+                    Ok(postgres_protocol::IsNull::No)
+                }
+                None => Ok(postgres_protocol::IsNull::Yes),
+            },
+            [],
+            &mut buf,
+        )
+        .map_err(|_| "bind")
+        .unwrap();
+        buf
+    };
+    let values: [Option<&[u8]>; 3] = [Some(b"42"), None, Some(b"\x01\x02")];
+    let one_each = encode(&[0, 0, 1], &values);
+    let bind = decode_bind(body(&one_each)).unwrap();
+    assert_eq!(bind.parameters.len(), 3);
+    assert_eq!(
+        bind.parameters.iter().collect::<Vec<_>>(),
+        [
+            (false, Some(&b"42"[..])),
+            (false, None),
+            (true, Some(&b"\x01\x02"[..]))
+        ]
+    );
+    // No format codes: all text.
+    let all_text = encode(&[], &values);
+    let bind = decode_bind(body(&all_text)).unwrap();
+    assert!(bind.parameters.iter().all(|(binary, _)| !binary));
+    let none = encode(&[], &[]);
+    assert!(decode_bind(body(&none)).unwrap().parameters.is_empty());
 }
