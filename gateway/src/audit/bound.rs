@@ -6,16 +6,19 @@ use std::collections::VecDeque;
 use crate::protocol::frontend::Parameters;
 
 /// Portals remembered at once. Drivers execute right after binding, nearly always
-/// the unnamed portal; a bound (named) portal beyond these is recorded without its
-/// values (`truncated`), so a client cannot grow this without limit.
+/// the unnamed portal; an older portal is forgotten (its Execute is recorded without
+/// values, marked truncated), so a client cannot grow this without limit. Their
+/// values together are also held to the byte cap (see [`BoundPortals::bind`]).
 const PORTALS_KEPT: usize = 16;
 
 /// One portal's values, as recorded: text as sent, binary as `\x` hex.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct BoundValues {
     pub values: Vec<Option<String>>,
     /// Some values were left out: over the byte cap, or the portal was forgotten.
     pub truncated: bool,
+    /// The kept values' bytes.
+    bytes: usize,
 }
 
 #[derive(Debug, Default)]
@@ -24,7 +27,8 @@ pub struct BoundPortals {
 }
 
 impl BoundPortals {
-    /// Keeps what `portal` was bound with, up to `max_bytes` of values.
+    /// Keeps what `portal` was bound with, up to `max_bytes` of values; older portals
+    /// are forgotten while all kept values pass `max_bytes` together.
     pub fn bind(&mut self, portal: &str, parameters: &Parameters<'_>, max_bytes: usize) {
         let at = self.portals.iter().position(|(name, _)| name == portal);
         let mut entry = match at.and_then(|i| self.portals.remove(i)) {
@@ -35,11 +39,19 @@ impl BoundPortals {
         if self.portals.len() == PORTALS_KEPT {
             self.portals.pop_front();
         }
+        let mut total: usize = self.portals.iter().map(|(_, v)| v.bytes).sum();
+        total += entry.1.bytes;
+        while total > max_bytes {
+            let Some((_, oldest)) = self.portals.pop_front() else {
+                break;
+            };
+            total -= oldest.bytes;
+        }
         self.portals.push_back(entry);
     }
 
     /// What `portal` was bound with; `None` when it is not remembered (never bound,
-    /// or bound before the newest [`PORTALS_KEPT`]).
+    /// or forgotten since: see [`PORTALS_KEPT`]).
     pub fn values_of(&self, portal: &str) -> Option<&BoundValues> {
         self.portals
             .iter()
@@ -54,14 +66,14 @@ impl BoundPortals {
 fn keep(out: &mut BoundValues, parameters: &Parameters<'_>, max_bytes: usize) {
     out.values.clear();
     out.truncated = false;
-    let mut kept = 0;
+    out.bytes = 0;
     for (binary, value) in parameters.iter() {
         let size = value.map_or(0, <[u8]>::len);
-        if kept + size > max_bytes {
+        if out.bytes + size > max_bytes {
             out.truncated = true;
             return;
         }
-        kept += size;
+        out.bytes += size;
         out.values
             .push(value.map(|v| super::session::show(v, binary)));
     }
@@ -149,5 +161,21 @@ mod tests {
         );
         assert_eq!(values(&portals, "p2"), None);
         assert_eq!(values(&portals, "new"), Some((vec![], false)));
+    }
+
+    #[test]
+    fn the_portals_values_together_stay_within_the_cap() {
+        let mut portals = BoundPortals::default();
+        bind(&mut portals, "a", &[Some("1234")], 10);
+        bind(&mut portals, "b", &[Some("1234")], 10);
+        assert!(values(&portals, "a").is_some());
+        // 12 bytes together: the oldest goes.
+        bind(&mut portals, "c", &[Some("1234")], 10);
+        assert_eq!(values(&portals, "a"), None);
+        assert!(values(&portals, "b").is_some());
+        assert_eq!(
+            values(&portals, "c"),
+            Some((vec![Some("1234".into())], false))
+        );
     }
 }
