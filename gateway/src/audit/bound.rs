@@ -81,37 +81,12 @@ fn keep(out: &mut BoundValues, parameters: &Parameters<'_>, max_bytes: usize) {
 
 #[cfg(test)]
 mod tests {
-    use bytes::BytesMut;
-    use postgres_protocol::message::frontend as pp;
-
     use super::*;
-    use crate::protocol::frontend::decode_bind;
-
-    /// A Bind message of `portal` with these text values (`None`: NULL).
-    fn bind_message(portal: &str, values: &[Option<&str>]) -> BytesMut {
-        let mut buf = BytesMut::new();
-        pp::bind(
-            portal,
-            "",
-            [0i16],
-            values.iter().copied(),
-            |v: Option<&str>, out: &mut BytesMut| match v {
-                Some(v) => {
-                    out.extend_from_slice(v.as_bytes());
-                    Ok(postgres_protocol::IsNull::No)
-                }
-                None => Ok(postgres_protocol::IsNull::Yes),
-            },
-            [],
-            &mut buf,
-        )
-        .map_err(|_| "bind")
-        .unwrap();
-        buf
-    }
+    use crate::protocol::frontend::{bind_message_for_test, decode_bind};
 
     fn bind(portals: &mut BoundPortals, portal: &str, values: &[Option<&str>], max: usize) {
-        let message = bind_message(portal, values);
+        let values: Vec<Option<&[u8]>> = values.iter().map(|v| v.map(str::as_bytes)).collect();
+        let message = bind_message_for_test(portal, &[0], &values);
         let decoded = decode_bind(&message[5..]).unwrap();
         portals.bind(portal, &decoded.parameters, max);
     }

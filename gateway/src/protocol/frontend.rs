@@ -228,3 +228,27 @@ pub fn encode_terminate(buf: &mut BytesMut) {
 
 #[cfg(test)]
 mod tests;
+
+/// A Bind message of the unnamed statement, written by `postgres-protocol`, for tests.
+#[cfg(test)]
+pub fn bind_message_for_test(portal: &str, formats: &[i16], values: &[Option<&[u8]>]) -> BytesMut {
+    let mut buf = BytesMut::new();
+    postgres_protocol::message::frontend::bind(
+        portal,
+        "",
+        formats.iter().copied(),
+        values.iter().copied(),
+        |v: Option<&[u8]>, out: &mut BytesMut| match v {
+            Some(v) => {
+                out.extend_from_slice(v);
+                Ok(postgres_protocol::IsNull::No)
+            }
+            None => Ok(postgres_protocol::IsNull::Yes),
+        },
+        [],
+        &mut buf,
+    )
+    .map_err(|_| "bind")
+    .expect("a bind message encodes");
+    buf
+}

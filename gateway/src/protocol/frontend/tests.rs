@@ -105,27 +105,8 @@ fn forged_counts_and_lengths_are_refused() {
 
 #[test]
 fn bind_parameters_come_with_their_own_formats() {
-    let encode = |formats: &[i16], values: &[Option<&[u8]>]| {
-        let mut buf = BytesMut::new();
-        pp::bind(
-            "",
-            "",
-            formats.iter().copied(),
-            values.iter().copied(),
-            |v: Option<&[u8]>, out: &mut BytesMut| match v {
-                Some(v) => {
-                    out.extend_from_slice(v);
-                    Ok(postgres_protocol::IsNull::No)
-                }
-                None => Ok(postgres_protocol::IsNull::Yes),
-            },
-            [],
-            &mut buf,
-        )
-        .map_err(|_| "bind")
-        .unwrap();
-        buf
-    };
+    let encode =
+        |formats: &[i16], values: &[Option<&[u8]>]| bind_message_for_test("", formats, values);
     let values: [Option<&[u8]>; 3] = [Some(b"42"), None, Some(b"\x01\x02")];
     let one_each = encode(&[0, 0, 1], &values);
     let bind = decode_bind(body(&one_each)).unwrap();
