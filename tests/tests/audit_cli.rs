@@ -66,6 +66,7 @@ fn statement(id: &str, text: &str, at_us: i64) -> StatementRecord {
         column_types: Vec::new(),
         result_rows: Vec::new(),
         truncated: false,
+        copy_data: Vec::new(),
         part: None,
         request_text: None,
         parameters: Vec::new(),

@@ -6,7 +6,7 @@
 
 use std::{path::Path, process::Command, time::Duration};
 
-use cordon::audit::{AuditStore, SessionFilter};
+use cordon::audit::{AuditStore, SessionFilter, StatementRecord};
 #[path = "support/settled_store.rs"]
 mod settled_store;
 use settled_store::settled_sqlite_store;
@@ -342,6 +342,14 @@ fn masked_values_never_reach_clients_recordings_or_logs() {
         rows.iter().any(|r| r.contains("****@example.com")),
         "the recording shows the masked rows: {rows:?}"
     );
+    let copied: Vec<String> = recorded(&store, "agent")
+        .into_iter()
+        .flat_map(|r| r.copy_data)
+        .collect();
+    assert!(
+        copied.iter().any(|l| l.contains("****@example.com")),
+        "the recording keeps COPY data as it was sent, masked: {copied:?}"
+    );
 
     // The auditor is exempt: it sees the real values, and so does its record.
     let out = run(
@@ -362,29 +370,33 @@ fn masked_values_never_reach_clients_recordings_or_logs() {
     );
 }
 
-/// Every recorded result row of an identity's sessions, joined by `|`.
-fn recorded_rows(store: &dyn AuditStore, identity: &str) -> Vec<String> {
-    let mut rows = Vec::new();
+/// Every statement recorded in an identity's sessions.
+fn recorded(store: &dyn AuditStore, identity: &str) -> Vec<StatementRecord> {
+    let mut statements = Vec::new();
     for session in store.sessions(&SessionFilter::default()).expect("sessions") {
-        if session.identity != identity {
-            continue;
-        }
-        let detail = store
-            .session(&session.id)
-            .expect("a session")
-            .expect("exists");
-        for statement in detail.statements {
-            for row in statement.result_rows {
-                rows.push(
-                    row.iter()
-                        .map(|c| c.clone().unwrap_or_default())
-                        .collect::<Vec<_>>()
-                        .join("|"),
-                );
-            }
+        if session.identity == identity {
+            let detail = store
+                .session(&session.id)
+                .expect("a session")
+                .expect("exists");
+            statements.extend(detail.statements);
         }
     }
-    rows
+    statements
+}
+
+/// Every recorded result row of an identity's sessions, joined by `|`.
+fn recorded_rows(store: &dyn AuditStore, identity: &str) -> Vec<String> {
+    recorded(store, identity)
+        .into_iter()
+        .flat_map(|statement| statement.result_rows)
+        .map(|row| {
+            row.iter()
+                .map(|c| c.clone().unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect()
 }
 
 #[test]

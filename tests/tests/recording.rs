@@ -133,6 +133,7 @@ fn psql_session_recorded(backend: Backend) {
             "CREATE TABLE notes (id int, body text)",
             "INSERT INTO notes VALUES (1, 'first'), (2, NULL)",
             "SELECT id, body FROM notes ORDER BY id",
+            "COPY notes TO STDOUT",
         ],
     );
     run(&mut cmd, Duration::from_secs(30)).expect_success("psql");
@@ -167,6 +168,12 @@ fn psql_session_recorded(backend: Backend) {
         ]
     );
     assert_eq!(select.command_tag.as_deref(), Some("SELECT 2"));
+    let copy = all
+        .iter()
+        .find(|r| r.text == "COPY notes TO STDOUT")
+        .expect("the COPY is recorded");
+    assert_eq!(copy.copy_data, ["1\tfirst\n", "2\t\\N\n"]);
+    assert_eq!(copy.rows, Some(2));
     assert_eq!(select.rows, Some(2));
     assert!(!select.fingerprint.is_empty());
     let delete = all

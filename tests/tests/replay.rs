@@ -1,7 +1,7 @@
 //! `cordon sessions replay` against what psql itself printed: a real psql session
 //! through the daemon (rows with text and numeric columns and NULLs, an empty result,
-//! a command tag, errors with their caret line and DETAIL, a refused statement, queries
-//! of several statements, one of them failing), then
+//! a command tag, errors with their caret line and DETAIL, a refused statement, the data
+//! of a COPY TO STDOUT, queries of several statements, one of them failing), then
 //! the replay of its record, which must be the same text apart from the prompts.
 //! Paced replays wait the recorded gaps.
 
@@ -37,6 +37,8 @@ const STATEMENTS: &[&str] = &[
     "DELETE FROM items",
     "SELECT count(*) AS n, sum(price) AS total, string_agg(name, ', ' ORDER BY id) AS names \
      FROM items",
+    // COPY TO STDOUT: psql prints the data alone (a NULL as \N, no command tag).
+    "COPY (SELECT id, name FROM items WHERE id < 21 ORDER BY id) TO STDOUT",
     // One query of several statements: psql prints each result.
     "SELECT 1 AS one; SELECT 'two' AS two;",
     // ... and stops at the first that fails (the caret counts in the whole query).

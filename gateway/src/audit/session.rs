@@ -61,6 +61,8 @@ pub struct RecordedPhases {
     column_types: Vec<u32>,
     /// What each portal was bound with, for the record of its Execute.
     bound: BoundPortals,
+    /// The COPY TO STDOUT being answered is in binary format.
+    copy_binary: bool,
 }
 
 /// A session id unique across restarts: the daemon's start time and its
@@ -93,6 +95,7 @@ impl RecordedPhases {
             columns: Vec::new(),
             column_types: Vec::new(),
             bound: BoundPortals::default(),
+            copy_binary: false,
         }
     }
 
@@ -121,6 +124,7 @@ impl RecordedPhases {
                 column_types: Vec::new(),
                 result_rows: Vec::new(),
                 truncated: false,
+                copy_data: Vec::new(),
                 part: None,
                 request_text: None,
                 parameters: Vec::new(),
@@ -298,15 +302,35 @@ impl Phases for RecordedPhases {
     }
 
     fn copy_out(&mut self, binary: bool) {
+        self.copy_binary = binary;
         self.inner.copy_out(binary);
     }
 
+    /// COPY data past the caps is only counted (from the command tag), like rows.
     fn rewrites_copy_data(&self) -> bool {
-        self.inner.rewrites_copy_data()
+        let kept_all = self.pending.front().is_none_or(|p| {
+            p.record.copy_data.len() >= self.caps.rows || p.kept_bytes >= self.caps.bytes
+        });
+        !kept_all || self.inner.rewrites_copy_data()
     }
 
     fn rewrite_copy_data(&mut self, data: &[u8], out: &mut Vec<u8>) -> Result<bool, GatewayError> {
-        self.inner.rewrite_copy_data(data, out)
+        let rewritten =
+            self.inner.rewrites_copy_data() && self.inner.rewrite_copy_data(data, out)?;
+        let sent = if rewritten { &out[..] } else { data };
+        if let Some(front) = self.pending.front_mut() {
+            let record = &mut front.record;
+            if record.copy_data.len() >= self.caps.rows
+                || front.kept_bytes + sent.len() > self.caps.bytes
+            {
+                record.truncated = true;
+                front.kept_bytes = self.caps.bytes;
+            } else {
+                front.kept_bytes += sent.len();
+                record.copy_data.push(show(sent, self.copy_binary));
+            }
+        }
+        Ok(rewritten)
     }
 
     fn rewrites_server_text(&self) -> bool {
@@ -327,6 +351,10 @@ impl Phases for RecordedPhases {
             let rows = tag.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok());
             if let Some(rows) = rows {
                 record.rows = Some(record.rows.unwrap_or(0) + rows);
+                // COPY rows past the caps streamed by unread: the tag counted them.
+                if !record.copy_data.is_empty() && rows > record.copy_data.len() as u64 {
+                    record.truncated = true;
+                }
             }
             if let Some(outcomes) = &mut front.outcomes {
                 outcomes.push(Outcome::take(record, now_us()));

@@ -13,6 +13,7 @@ pub(super) struct Outcome {
     columns: Vec<String>,
     column_types: Vec<u32>,
     result_rows: Vec<Vec<Option<String>>>,
+    copy_data: Vec<String>,
     truncated: bool,
     command_tag: Option<String>,
     rows: Option<u64>,
@@ -27,6 +28,7 @@ impl Outcome {
             columns: std::mem::take(&mut record.columns),
             column_types: std::mem::take(&mut record.column_types),
             result_rows: std::mem::take(&mut record.result_rows),
+            copy_data: std::mem::take(&mut record.copy_data),
             truncated: std::mem::take(&mut record.truncated),
             command_tag: record.command_tag.take(),
             rows: record.rows.take(),
@@ -44,6 +46,7 @@ impl Outcome {
         record.columns = self.columns;
         record.column_types = self.column_types;
         record.result_rows = self.result_rows;
+        record.copy_data = self.copy_data;
         record.truncated = self.truncated;
         record.command_tag = self.command_tag;
         record.rows = self.rows;
@@ -148,6 +151,7 @@ fn joined(mut record: StatementRecord, outcomes: Vec<Outcome>) -> StatementRecor
             record.column_types = outcome.column_types;
         }
         record.result_rows.extend(outcome.result_rows);
+        record.copy_data.extend(outcome.copy_data);
         record.truncated |= outcome.truncated;
         if let Some(tag) = outcome.command_tag {
             record.command_tag = Some(match record.command_tag.take() {

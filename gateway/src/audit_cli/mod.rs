@@ -402,6 +402,9 @@ fn result(s: &StatementRecord, sent: &str, verbose: bool) -> String {
         // A refusal always carries the error the client got; this is for a record without.
         return "ERROR:  refused by the gateway's policy\n".into();
     }
+    if !s.copy_data.is_empty() {
+        return copy_output(s);
+    }
     let tags: Vec<&str> = s
         .command_tag
         .as_deref()
@@ -436,6 +439,25 @@ fn result(s: &StatementRecord, sent: &str, verbose: bool) -> String {
     for tag in tags.iter().filter(|t| psql::tag_after_rows(t)) {
         out.push_str(tag);
         out.push('\n');
+    }
+    out
+}
+
+/// A `COPY ... TO STDOUT`'s data as psql prints it: the data alone, no command tag.
+fn copy_output(s: &StatementRecord) -> String {
+    let mut out = String::new();
+    for data in &s.copy_data {
+        out.push_str(data);
+        if !data.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    if s.truncated {
+        let total = s.rows.map(|n| format!(" of {n}")).unwrap_or_default();
+        out.push_str(&format!(
+            "(truncated: the recording keeps {}{total} rows)\n",
+            s.copy_data.len()
+        ));
     }
     out
 }
@@ -615,6 +637,7 @@ mod tests {
             column_types: Vec::new(),
             result_rows: Vec::new(),
             truncated: false,
+            copy_data: Vec::new(),
             part: None,
             request_text: None,
             parameters: Vec::new(),
@@ -709,6 +732,22 @@ mod tests {
                 "SELECT 1;"
             ]
         );
+    }
+
+    #[test]
+    fn copy_data_prints_as_psql_prints_it() {
+        let mut r = record(Some("COPY 3"), Some(3));
+        r.copy_data = vec!["1\tx y\n".into(), "2\t\\N\n".into()];
+        assert_eq!(result(&r, "", false), "1\tx y\n2\t\\N\n");
+        r.truncated = true;
+        assert_eq!(
+            result(&r, "", false),
+            "1\tx y\n2\t\\N\n(truncated: the recording keeps 2 of 3 rows)\n"
+        );
+        // Binary COPY data is kept as hex, a line each.
+        r.copy_data = vec!["\\x5047434f5059".into()];
+        r.truncated = false;
+        assert_eq!(result(&r, "", false), "\\x5047434f5059\n");
     }
 
     #[test]

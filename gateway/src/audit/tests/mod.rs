@@ -60,6 +60,7 @@ fn statement(id: &str, n: i64, decision: &str, at_us: i64) -> Event {
             vec![vec![Some(format!("customer {n}")), None]]
         },
         truncated: false,
+        copy_data: Vec::new(),
         part: None,
         request_text: None,
         parameters: Vec::new(),
