@@ -288,6 +288,52 @@ fn bound_parameter_values_are_recorded_with_the_statement() {
     s.finish();
 }
 
+#[test]
+fn results_copy_data_and_bound_values_are_kept_up_to_the_caps() {
+    let s = start("[recording]\nmax_rows = 2\nmax_bytes = 64\n");
+    let info = s.conninfo("127.0.0.1");
+    let mut cmd = psql_command(
+        &s.agent,
+        &info,
+        &[
+            "SELECT generate_series(1, 5) AS n",
+            "COPY (SELECT generate_series(1, 5)) TO STDOUT",
+        ],
+    );
+    run(&mut cmd, Duration::from_secs(30)).expect_success("psql");
+    let dsn = format!(
+        "host=127.0.0.1 port={} user=app_user password=x dbname=postgres",
+        s.pg.port()
+    );
+    let script = "import sys, psycopg\n\
+        with psycopg.connect(sys.argv[1], autocommit=True) as c:\n\
+        \x20   c.execute('SELECT length(%t) AS n, %t AS small', ('x' * 100, 'y'))\n";
+    let file = s.gateway.dir().join("caps.py");
+    std::fs::write(&file, script).expect("writing the script");
+    let mut cmd = client_libs::python_args(&s.agent, file.to_str().expect("utf-8"), &[&dsn]);
+    run(&mut cmd, Duration::from_secs(30)).expect_success("psycopg");
+
+    let all = statements(&store_path(&s));
+    let find = |text: &str| {
+        all.iter()
+            .find(|r| r.text.starts_with(text))
+            .unwrap_or_else(|| panic!("{text} is recorded: {all:#?}"))
+    };
+    let select = find("SELECT generate_series");
+    assert_eq!(select.result_rows.len(), 2);
+    assert!(select.truncated);
+    assert_eq!(select.rows, Some(5));
+    let copy = find("COPY");
+    assert_eq!(copy.copy_data, ["1\n", "2\n"]);
+    assert!(copy.truncated);
+    assert_eq!(copy.rows, Some(5));
+    // The first value alone passes the 64 bytes: none kept, marked.
+    let bound = find("SELECT length");
+    assert!(bound.parameters.is_empty(), "{bound:?}");
+    assert!(bound.parameters_truncated);
+    s.finish();
+}
+
 /// The session of the records (all from one).
 fn session_of(records: &[StatementRecord]) -> String {
     records.first().expect("a record").session_id.clone()
