@@ -6,10 +6,10 @@
 
 use std::{path::Path, process::Command, time::Duration};
 
-use cordon::audit::{AuditStore, SessionFilter, StatementRecord};
+use cordon::audit::AuditStore;
 #[path = "support/settled_store.rs"]
 mod settled_store;
-use settled_store::settled_sqlite_store;
+use settled_store::{recorded_statements, settled_sqlite_store};
 
 use cordon_e2e::{
     cgroup::CgroupGuard,
@@ -342,7 +342,7 @@ fn masked_values_never_reach_clients_recordings_or_logs() {
         rows.iter().any(|r| r.contains("****@example.com")),
         "the recording shows the masked rows: {rows:?}"
     );
-    let copied: Vec<String> = recorded(&store, "agent")
+    let copied: Vec<String> = recorded_statements(&store, Some("agent"))
         .into_iter()
         .flat_map(|r| r.copy_data)
         .collect();
@@ -370,24 +370,9 @@ fn masked_values_never_reach_clients_recordings_or_logs() {
     );
 }
 
-/// Every statement recorded in an identity's sessions.
-fn recorded(store: &dyn AuditStore, identity: &str) -> Vec<StatementRecord> {
-    let mut statements = Vec::new();
-    for session in store.sessions(&SessionFilter::default()).expect("sessions") {
-        if session.identity == identity {
-            let detail = store
-                .session(&session.id)
-                .expect("a session")
-                .expect("exists");
-            statements.extend(detail.statements);
-        }
-    }
-    statements
-}
-
 /// Every recorded result row of an identity's sessions, joined by `|`.
 fn recorded_rows(store: &dyn AuditStore, identity: &str) -> Vec<String> {
-    recorded(store, identity)
+    recorded_statements(store, Some(identity))
         .into_iter()
         .flat_map(|statement| statement.result_rows)
         .map(|row| {

@@ -13,7 +13,7 @@ use std::{
 use cordon::audit::{AuditStore, PostgresStore, SessionFilter, SqliteStore, StatementRecord};
 #[path = "support/settled_store.rs"]
 mod settled_store;
-use settled_store::settled_sqlite_store;
+use settled_store::{recorded_statements, settled_sqlite_store};
 
 use cordon_e2e::{
     client_libs,
@@ -98,19 +98,7 @@ fn start_on(backend: Backend) -> (Scenario, Box<dyn Fn() -> Box<dyn AuditStore>>
 
 fn statements(path: &Path) -> Vec<StatementRecord> {
     let store = settled_sqlite_store(path);
-    statements_in(&store)
-}
-
-fn statements_in(store: &dyn AuditStore) -> Vec<StatementRecord> {
-    let mut out = Vec::new();
-    for session in store.sessions(&SessionFilter::default()).expect("sessions") {
-        let detail = store
-            .session(&session.id)
-            .expect("a session")
-            .expect("exists");
-        out.extend(detail.statements);
-    }
-    out
+    recorded_statements(&store, None)
 }
 
 #[test]
@@ -152,7 +140,7 @@ fn psql_session_recorded(backend: Backend) {
         assert_eq!(&session.cgroup, s.agent.path());
         assert!(session.closed_at_us.is_some(), "closed: {session:?}");
     }
-    let all = statements_in(&*store);
+    let all = recorded_statements(&*store, None);
     let select = all
         .iter()
         .find(|r| r.text.starts_with("SELECT id, body"))
@@ -385,8 +373,10 @@ fn acknowledged_survive_sigkill(backend: Backend) {
         String::from_utf8_lossy(&out.stderr)
     );
     let store = open();
-    let recorded: std::collections::HashSet<String> =
-        statements_in(&*store).into_iter().map(|r| r.text).collect();
+    let recorded: std::collections::HashSet<String> = recorded_statements(&*store, None)
+        .into_iter()
+        .map(|r| r.text)
+        .collect();
     assert!(store.verify().expect("verify runs").is_ok());
     // Each restart closed the records of the sessions the killed run left
     // open (the client's last session may still be closing).
@@ -567,7 +557,10 @@ fn an_unreachable_postgres_store_refuses_statements_and_recovers_by_itself() {
     let store = PostgresStore::connect(&conninfo).expect("the store connects");
     let report = store.verify().expect("verify runs");
     assert!(report.is_ok(), "{:?}", report.problems);
-    let recorded: Vec<String> = statements_in(&store).into_iter().map(|r| r.text).collect();
+    let recorded: Vec<String> = recorded_statements(&store, None)
+        .into_iter()
+        .map(|r| r.text)
+        .collect();
     for n in [1, 4] {
         assert!(
             recorded.contains(&format!("INSERT INTO unreachable VALUES ({n})")),

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use cordon::audit::{AuditStore, SessionFilter, SqliteStore};
+use cordon::audit::{AuditStore, SessionFilter, SqliteStore, StatementRecord};
 
 /// Opens the store at `path` once its tables hold all its journal does and it
 /// lists at least one session, every one closed (panics after 10 s).
@@ -34,4 +34,24 @@ pub fn settled_sqlite_store(path: &Path) -> SqliteStore {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Every statement recorded in `store`, session by session; only those of
+/// `identity`'s sessions when one is named.
+#[allow(
+    dead_code,
+    reason = "not every test binary that includes this module reads statements"
+)]
+pub fn recorded_statements(store: &dyn AuditStore, identity: Option<&str>) -> Vec<StatementRecord> {
+    let mut statements = Vec::new();
+    for session in store.sessions(&SessionFilter::default()).expect("sessions") {
+        if identity.is_none_or(|name| session.identity == name) {
+            let detail = store
+                .session(&session.id)
+                .expect("a session")
+                .expect("exists");
+            statements.extend(detail.statements);
+        }
+    }
+    statements
 }
