@@ -15,7 +15,7 @@ const PORTALS_KEPT: usize = 16;
 #[derive(Debug, Default)]
 pub struct BoundValues {
     pub values: Vec<Option<String>>,
-    /// Some values were left out: over the byte cap, or the portal was forgotten.
+    /// Some values were left out: they passed the byte cap.
     pub truncated: bool,
     /// The kept values' bytes.
     bytes: usize,

@@ -47,6 +47,25 @@ struct Pending {
     outcomes: Option<Vec<Outcome>>,
 }
 
+impl Pending {
+    /// Whether the caps are reached, with `kept` rows (or COPY messages) kept.
+    fn kept_all(&self, kept: usize, caps: Caps) -> bool {
+        kept >= caps.rows || self.kept_bytes >= caps.bytes
+    }
+
+    /// Whether one more entry of `size` bytes fits the caps (counted if so). The
+    /// first that does not ends the keeping: the record is marked truncated.
+    fn make_room(&mut self, kept: usize, size: usize, caps: Caps) -> bool {
+        if kept >= caps.rows || self.kept_bytes + size > caps.bytes {
+            self.record.truncated = true;
+            self.kept_bytes = caps.bytes;
+            return false;
+        }
+        self.kept_bytes += size;
+        true
+    }
+}
+
 pub struct RecordedPhases {
     inner: Box<dyn Phases>,
     writer: Writer,
@@ -245,9 +264,10 @@ impl Phases for RecordedPhases {
     /// Rows past the caps are only counted (from the command tag), so they
     /// stream through without being read.
     fn wants_next_row(&self) -> bool {
-        let kept_all = self.pending.front().is_some_and(|p| {
-            p.record.result_rows.len() >= self.caps.rows || p.kept_bytes >= self.caps.bytes
-        });
+        let kept_all = self
+            .pending
+            .front()
+            .is_some_and(|p| p.kept_all(p.record.result_rows.len(), self.caps));
         !kept_all || (self.inner.rewrites_rows() && self.inner.wants_next_row())
     }
 
@@ -262,7 +282,7 @@ impl Phases for RecordedPhases {
             return rewritten;
         };
         // Past the caps (the inner phases still rewrite): nothing to keep.
-        if front.record.result_rows.len() >= self.caps.rows || front.kept_bytes >= self.caps.bytes {
+        if front.kept_all(front.record.result_rows.len(), self.caps) {
             front.record.truncated = true;
             return rewritten;
         }
@@ -276,12 +296,10 @@ impl Phases for RecordedPhases {
         // Kept only while both caps allow; the first row over them ends the
         // keeping (the rest of the result then streams by unread).
         let size: usize = sent.iter().flatten().map(|c| c.len()).sum();
-        let record = &mut front.record;
-        if record.result_rows.len() >= self.caps.rows || front.kept_bytes + size > self.caps.bytes {
-            record.truncated = true;
-            front.kept_bytes = self.caps.bytes;
+        if !front.make_room(front.record.result_rows.len(), size, self.caps) {
             return rewritten;
         }
+        let record = &mut front.record;
         let binary = |i: usize| {
             columns
                 .and_then(|c| c.get(i))
@@ -296,7 +314,6 @@ impl Phases for RecordedPhases {
             record.columns = self.columns.clone();
             record.column_types = self.column_types.clone();
         }
-        front.kept_bytes += size;
         record.result_rows.push(row);
         rewritten
     }
@@ -308,9 +325,10 @@ impl Phases for RecordedPhases {
 
     /// COPY data past the caps is only counted (from the command tag), like rows.
     fn rewrites_copy_data(&self) -> bool {
-        let kept_all = self.pending.front().is_none_or(|p| {
-            p.record.copy_data.len() >= self.caps.rows || p.kept_bytes >= self.caps.bytes
-        });
+        let kept_all = self
+            .pending
+            .front()
+            .is_none_or(|p| p.kept_all(p.record.copy_data.len(), self.caps));
         !kept_all || self.inner.rewrites_copy_data()
     }
 
@@ -319,15 +337,8 @@ impl Phases for RecordedPhases {
             self.inner.rewrites_copy_data() && self.inner.rewrite_copy_data(data, out)?;
         let sent = if rewritten { &out[..] } else { data };
         if let Some(front) = self.pending.front_mut() {
-            let record = &mut front.record;
-            if record.copy_data.len() >= self.caps.rows
-                || front.kept_bytes + sent.len() > self.caps.bytes
-            {
-                record.truncated = true;
-                front.kept_bytes = self.caps.bytes;
-            } else {
-                front.kept_bytes += sent.len();
-                record.copy_data.push(show(sent, self.copy_binary));
+            if front.make_room(front.record.copy_data.len(), sent.len(), self.caps) {
+                front.record.copy_data.push(show(sent, self.copy_binary));
             }
         }
         Ok(rewritten)

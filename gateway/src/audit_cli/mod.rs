@@ -338,16 +338,17 @@ fn describe(id: &str, detail: &SessionDetail) -> String {
         ));
         out.push_str(&s.text);
         out.push('\n');
-        if let Some(bound) = parameters(s) {
-            out.push_str(&format!("-- bound: {bound}\n"));
+        if let Some(bound) = bound_line(s) {
+            out.push_str(&bound);
         }
         out.push_str(&result(s, sent[n], true));
     }
     out
 }
 
-/// The values an Execute's portal was bound with, as `$1 = '42', $2 = NULL`.
-fn parameters(s: &StatementRecord) -> Option<String> {
+/// The values an Execute's portal was bound with, as an SQL comment line after its
+/// text (psql never shows them): `-- bound: $1 = '42', $2 = NULL`.
+fn bound_line(s: &StatementRecord) -> Option<String> {
     if s.parameters.is_empty() && !s.parameters_truncated {
         return None;
     }
@@ -363,7 +364,7 @@ fn parameters(s: &StatementRecord) -> Option<String> {
     if s.parameters_truncated {
         shown.push("(more not kept)".into());
     }
-    Some(shown.join(", "))
+    Some(format!("-- bound: {}\n", shown.join(", ")))
 }
 
 /// The text the client sent for each statement: its own, or for the statements of a
@@ -501,8 +502,8 @@ fn replay(args: &StoreArgs, id: &str, speed: Option<f64>) -> Result<ExitCode, Fa
         // The statements of one query after its first: psql echoed the query once.
         if s.part.is_none_or(|part| part == 1) {
             out.write_all(echo(sent).as_bytes())?;
-            if let Some(bound) = parameters(s) {
-                out.write_all(format!("-- bound: {bound}\n").as_bytes())?;
+            if let Some(bound) = bound_line(s) {
+                out.write_all(bound.as_bytes())?;
             }
             out.flush()?;
         }
@@ -753,13 +754,16 @@ mod tests {
     #[test]
     fn bound_values_show_as_sql_literals() {
         let mut r = record(Some("SELECT 1"), Some(1));
-        assert_eq!(parameters(&r), None);
+        assert_eq!(bound_line(&r), None);
         r.parameters = vec![Some("it's".into()), None];
-        assert_eq!(parameters(&r).as_deref(), Some("$1 = 'it''s', $2 = NULL"));
+        assert_eq!(
+            bound_line(&r).as_deref(),
+            Some("-- bound: $1 = 'it''s', $2 = NULL\n")
+        );
         r.parameters_truncated = true;
         assert_eq!(
-            parameters(&r).as_deref(),
-            Some("$1 = 'it''s', $2 = NULL, (more not kept)")
+            bound_line(&r).as_deref(),
+            Some("-- bound: $1 = 'it''s', $2 = NULL, (more not kept)\n")
         );
     }
 
