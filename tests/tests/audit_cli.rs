@@ -67,6 +67,7 @@ fn statement(id: &str, text: &str, at_us: i64) -> StatementRecord {
         result_rows: Vec::new(),
         truncated: false,
         copy_data: Vec::new(),
+        copy_in_data: Vec::new(),
         part: None,
         request_text: None,
         parameters: Vec::new(),

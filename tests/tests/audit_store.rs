@@ -61,6 +61,7 @@ fn statement(id: &str, n: i64, decision: &str, at_us: i64, payload_bytes: usize)
         result_rows: vec![vec![Some(n.to_string()), Some("x".repeat(payload_bytes))]],
         truncated: false,
         copy_data: Vec::new(),
+        copy_in_data: Vec::new(),
         part: None,
         request_text: None,
         parameters: Vec::new(),

@@ -293,9 +293,14 @@ fn results_copy_data_and_bound_values_are_kept_up_to_the_caps() {
         "host=127.0.0.1 port={} user=app_user password=x dbname=postgres",
         s.pg.port()
     );
+    s.pg.psql_admin("CREATE TABLE public.capped (t text)");
+    s.pg.psql_admin(&format!("GRANT ALL ON public.capped TO {ROLE}"));
     let script = "import sys, psycopg\n\
         with psycopg.connect(sys.argv[1], autocommit=True) as c:\n\
-        \x20   c.execute('SELECT length(%t) AS n, %t AS small', ('x' * 100, 'y'))\n";
+        \x20   c.execute('SELECT length(%t) AS n, %t AS small', ('x' * 100, 'y'))\n\
+        \x20   with c.cursor().copy('COPY capped FROM STDIN') as cp:\n\
+        \x20       for line in ('a' * 40, 'b' * 30, 'c'):\n\
+        \x20           cp.write(line + '\\n')\n";
     let file = s.gateway.dir().join("caps.py");
     std::fs::write(&file, script).expect("writing the script");
     let mut cmd = client_libs::python_args(&s.agent, file.to_str().expect("utf-8"), &[&dsn]);
@@ -311,7 +316,7 @@ fn results_copy_data_and_bound_values_are_kept_up_to_the_caps() {
     assert_eq!(select.result_rows.len(), 2);
     assert!(select.truncated);
     assert_eq!(select.rows, Some(5));
-    let copy = find("COPY");
+    let copy = find("COPY (SELECT");
     assert_eq!(copy.copy_data, ["1\n", "2\n"]);
     assert!(copy.truncated);
     assert_eq!(copy.rows, Some(5));
@@ -319,6 +324,66 @@ fn results_copy_data_and_bound_values_are_kept_up_to_the_caps() {
     let bound = find("SELECT length");
     assert!(bound.parameters.is_empty(), "{bound:?}");
     assert!(bound.parameters_truncated);
+    // An upload: 41 bytes fit the 64, the next 31 do not, and the keeping ends there
+    // (the 2 bytes after them would fit).
+    let upload = find("COPY capped");
+    assert_eq!(upload.copy_in_data, [format!("{}\n", "a".repeat(40))]);
+    assert!(upload.truncated);
+    assert_eq!(upload.rows, Some(3));
+    s.finish();
+}
+
+#[test]
+fn data_a_client_uploads_with_copy_from_stdin_is_recorded() {
+    let s = start("");
+    s.pg.psql_admin("CREATE TABLE public.uploads (n int, t text)");
+    s.pg.psql_admin(&format!("GRANT ALL ON public.uploads TO {ROLE}"));
+    let dsn = format!(
+        "host=127.0.0.1 port={} user=app_user password=x dbname=postgres",
+        s.pg.port()
+    );
+    let script = "import sys, psycopg\n\
+        with psycopg.connect(sys.argv[1], autocommit=True) as c:\n\
+        \x20   with c.cursor().copy('COPY uploads FROM STDIN') as cp:\n\
+        \x20       cp.write('1\\tone\\n')\n\
+        \x20       cp.write('2\\t\\\\N\\n')\n\
+        \x20   with c.cursor().copy('COPY uploads FROM STDIN (FORMAT BINARY)') as cp:\n\
+        \x20       cp.set_types(['int4', 'text'])\n\
+        \x20       cp.write_row((3, 'three'))\n\
+        \x20   print(c.execute('SELECT count(*) FROM uploads').fetchone()[0])\n";
+    let file = s.gateway.dir().join("upload.py");
+    std::fs::write(&file, script).expect("writing the script");
+    let mut cmd = client_libs::python_args(&s.agent, file.to_str().expect("utf-8"), &[&dsn]);
+    let out = run(&mut cmd, Duration::from_secs(30));
+    out.expect_success("psycopg");
+    assert_eq!(out.stdout.trim(), "3", "{out}");
+
+    let all = statements(&store_path(&s));
+    let text = all
+        .iter()
+        .find(|r| r.text == "COPY uploads FROM STDIN")
+        .unwrap_or_else(|| panic!("the text COPY is recorded: {all:#?}"));
+    // As the client sent it, message by message (psycopg sends each write as one).
+    assert_eq!(text.copy_in_data.concat(), "1\tone\n2\t\\N\n", "{text:?}");
+    assert!(!text.truncated);
+    assert_eq!(text.rows, Some(2));
+    let binary = all
+        .iter()
+        .find(|r| r.text.ends_with("(FORMAT BINARY)"))
+        .unwrap_or_else(|| panic!("the binary COPY is recorded: {all:#?}"));
+    // Binary COPY data as hex, starting with its signature (PGCOPY\n\377\r\n\0).
+    let data = binary.copy_in_data.concat();
+    assert!(data.starts_with("\\x5047434f50590aff0d0a00"), "{binary:?}");
+    // The row's text value is in it (hex of "three").
+    assert!(data.contains("7468726565"), "{binary:?}");
+
+    let show = s.gateway.cordon(&["sessions", "show", &text.session_id]);
+    show.expect_success("sessions show");
+    assert!(
+        show.stdout
+            .contains("COPY uploads FROM STDIN\n1\tone\n2\t\\N\n\\.\n"),
+        "{show}"
+    );
     s.finish();
 }
 

@@ -71,12 +71,17 @@ pub struct StatementRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub column_types: Vec<u32>,
     pub result_rows: Vec<Vec<Option<String>>>,
-    /// Set when `result_rows` (or `copy_data`) stops short of what was sent.
+    /// Set when `result_rows` (or `copy_data`, or `copy_in_data`) stops short of
+    /// what was sent.
     pub truncated: bool,
     /// A `COPY ... TO STDOUT`: each CopyData message as sent to the client (after
     /// masking), text as is (rows end in a newline), binary as `\x` hex; up to the caps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub copy_data: Vec<String>,
+    /// A `COPY ... FROM STDIN`: each CopyData message the client sent, kept like
+    /// `copy_data` (not masked: it is the agent's own data, like bound values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub copy_in_data: Vec<String>,
     /// A simple Query of several statements gets one record per statement: this one's
     /// number in it (from 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -57,12 +57,17 @@ impl Pending {
     /// first that does not ends the keeping: the record is marked truncated.
     fn make_room(&mut self, kept: usize, size: usize, caps: Caps) -> bool {
         if kept >= caps.rows || self.kept_bytes + size > caps.bytes {
-            self.record.truncated = true;
-            self.kept_bytes = caps.bytes;
+            self.stop_keeping(caps);
             return false;
         }
         self.kept_bytes += size;
         true
+    }
+
+    /// Keeps nothing more of this result (something did not fit): marked truncated.
+    fn stop_keeping(&mut self, caps: Caps) {
+        self.record.truncated = true;
+        self.kept_bytes = caps.bytes;
     }
 }
 
@@ -80,7 +85,7 @@ pub struct RecordedPhases {
     column_types: Vec<u32>,
     /// What each portal was bound with, for the record of its Execute.
     bound: BoundPortals,
-    /// The COPY TO STDOUT being answered is in binary format.
+    /// The COPY being answered (TO STDOUT or FROM STDIN) is in binary format.
     copy_binary: bool,
 }
 
@@ -144,6 +149,7 @@ impl RecordedPhases {
                 result_rows: Vec::new(),
                 truncated: false,
                 copy_data: Vec::new(),
+                copy_in_data: Vec::new(),
                 part: None,
                 request_text: None,
                 parameters: Vec::new(),
@@ -342,6 +348,36 @@ impl Phases for RecordedPhases {
             }
         }
         Ok(rewritten)
+    }
+
+    fn copy_in(&mut self, binary: bool) {
+        self.copy_binary = binary;
+        self.inner.copy_in(binary);
+    }
+
+    /// What the client uploads is kept up to the caps, like a result; the rest
+    /// streams through unread.
+    fn wants_copy_in_data(&self, length: usize) -> bool {
+        let fits = self.pending.front().is_some_and(|p| {
+            !p.kept_all(p.record.copy_in_data.len(), self.caps)
+                && p.kept_bytes + length <= self.caps.bytes
+        });
+        fits || self.inner.wants_copy_in_data(length)
+    }
+
+    fn copied_in(&mut self, data: Option<&[u8]>) {
+        if let Some(front) = self.pending.front_mut() {
+            let kept = front.record.copy_in_data.len();
+            match data {
+                Some(data) if front.make_room(kept, data.len(), self.caps) => {
+                    front.record.copy_in_data.push(show(data, self.copy_binary));
+                }
+                Some(_) => {}
+                // Streamed by unread: it did not fit.
+                None => front.stop_keeping(self.caps),
+            }
+        }
+        self.inner.copied_in(data);
     }
 
     fn rewrites_server_text(&self) -> bool {

@@ -14,6 +14,7 @@ pub(super) struct Outcome {
     column_types: Vec<u32>,
     result_rows: Vec<Vec<Option<String>>>,
     copy_data: Vec<String>,
+    copy_in_data: Vec<String>,
     truncated: bool,
     command_tag: Option<String>,
     rows: Option<u64>,
@@ -29,6 +30,7 @@ impl Outcome {
             column_types: std::mem::take(&mut record.column_types),
             result_rows: std::mem::take(&mut record.result_rows),
             copy_data: std::mem::take(&mut record.copy_data),
+            copy_in_data: std::mem::take(&mut record.copy_in_data),
             truncated: std::mem::take(&mut record.truncated),
             command_tag: record.command_tag.take(),
             rows: record.rows.take(),
@@ -47,6 +49,7 @@ impl Outcome {
         record.column_types = self.column_types;
         record.result_rows = self.result_rows;
         record.copy_data = self.copy_data;
+        record.copy_in_data = self.copy_in_data;
         record.truncated = self.truncated;
         record.command_tag = self.command_tag;
         record.rows = self.rows;

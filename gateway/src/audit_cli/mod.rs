@@ -341,6 +341,7 @@ fn describe(id: &str, detail: &SessionDetail) -> String {
         if let Some(bound) = bound_line(s) {
             out.push_str(&bound);
         }
+        out.push_str(&uploaded(s));
         out.push_str(&result(s, sent[n], true));
     }
     out
@@ -365,6 +366,40 @@ fn bound_line(s: &StatementRecord) -> Option<String> {
         shown.push("(more not kept)".into());
     }
     Some(format!("-- bound: {}\n", shown.join(", ")))
+}
+
+/// The data a `COPY ... FROM STDIN` sent, after its text the way a psql script
+/// holds it (the data, then `\.`); binary messages as `\x` hex, one per line.
+fn uploaded(s: &StatementRecord) -> String {
+    let mut out = String::new();
+    for data in &s.copy_in_data {
+        let binary = data.starts_with("\\x");
+        if binary && !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(data);
+        if binary {
+            out.push('\n');
+        }
+    }
+    if out.is_empty() {
+        // Truncated with neither rows nor COPY output: its upload was all past the caps.
+        if s.truncated && s.columns.is_empty() && s.copy_data.is_empty() {
+            out.push_str("(the data the client sent is past the recording's caps: not kept)\n");
+        }
+        return out;
+    }
+    if !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str("\\.\n");
+    if s.truncated {
+        out.push_str(&format!(
+            "(truncated: the recording keeps the first {} data messages the client sent)\n",
+            s.copy_in_data.len()
+        ));
+    }
+    out
 }
 
 /// The text the client sent for each statement: its own, or for the statements of a
@@ -639,6 +674,7 @@ mod tests {
             result_rows: Vec::new(),
             truncated: false,
             copy_data: Vec::new(),
+            copy_in_data: Vec::new(),
             part: None,
             request_text: None,
             parameters: Vec::new(),
@@ -749,6 +785,24 @@ mod tests {
         r.copy_data = vec!["\\x5047434f5059".into()];
         r.truncated = false;
         assert_eq!(result(&r, "", false), "\\x5047434f5059\n");
+    }
+
+    #[test]
+    fn uploaded_copy_data_shows_as_a_psql_script_holds_it() {
+        let mut r = record(Some("COPY 3"), Some(3));
+        assert_eq!(uploaded(&r), "");
+        r.truncated = true;
+        assert!(uploaded(&r).contains("past the recording's caps"));
+        r.truncated = false;
+        r.copy_in_data = vec!["1\tx\n2\t".into(), "y\n3\t\\N\n".into()];
+        assert_eq!(uploaded(&r), "1\tx\n2\ty\n3\t\\N\n\\.\n");
+        r.copy_in_data = vec!["1\tx".into(), "\\x5047434f5059".into()];
+        r.truncated = true;
+        assert_eq!(
+            uploaded(&r),
+            "1\tx\n\\x5047434f5059\n\\.\n\
+             (truncated: the recording keeps the first 2 data messages the client sent)\n"
+        );
     }
 
     #[test]

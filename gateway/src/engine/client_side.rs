@@ -42,7 +42,19 @@ impl Engine {
             };
             if header.tag == fe::COPY_DATA || header.tag == fe::COPY_FAIL {
                 // COPY FROM STDIN streams through: the server judges the data
-                // against the COPY that was already allowed.
+                // against the COPY that was already allowed. A phase may read
+                // it (the recording keeps what the client sent, up to caps).
+                if header.tag == fe::COPY_DATA && self.copy == CopyMode::In {
+                    let length = header.body_len();
+                    let wanted =
+                        length <= MAX_INSPECTED_LEN && self.phases.wants_copy_in_data(length);
+                    if wanted && !complete {
+                        return ClientStep::Read {
+                            hold_total: Some(header.total),
+                        };
+                    }
+                    self.phases.copied_in(wanted.then(|| s.body(&header)));
+                }
                 if header.tag == fe::COPY_FAIL {
                     self.copy = CopyMode::None;
                 }

@@ -37,6 +37,10 @@ impl Phases for Curious {
         be::encode_data_row(out, cells.iter().copied());
         true
     }
+
+    fn wants_copy_in_data(&self, length: usize) -> bool {
+        length < 64
+    }
 }
 
 fn frame(tag: u8, body: &[u8]) -> Vec<u8> {

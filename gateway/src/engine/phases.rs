@@ -130,6 +130,22 @@ pub trait Phases: Send {
         Ok(false)
     }
 
+    /// A COPY FROM STDIN is starting; `binary` is the overall format the
+    /// server asked for (CopyInResponse).
+    fn copy_in(&mut self, _binary: bool) {}
+
+    /// Whether the client's next CopyData of a COPY FROM STDIN, with
+    /// `length` bytes of data, should be read whole and handed to
+    /// `copied_in`. When false it streams through unread.
+    fn wants_copy_in_data(&self, _length: usize) -> bool {
+        false
+    }
+
+    /// The client sent a CopyData of a COPY FROM STDIN (it goes to the
+    /// server as it is): its data when `wants_copy_in_data` asked for it,
+    /// else `None`.
+    fn copied_in(&mut self, _data: Option<&[u8]>) {}
+
     /// Whether server texts (error and notice fields, notification
     /// payloads) go to `rewrite_server_text`; asked once per session.
     fn rewrites_server_text(&self) -> bool {

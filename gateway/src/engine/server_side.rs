@@ -93,16 +93,6 @@ impl Engine {
                 self.pop(header.tag, |e| matches!(e, Expect::Execute { .. }))?;
                 self.phases.finished(Finish::Suspended);
             }
-            be::COPY_IN_RESPONSE => {
-                self.copy = CopyMode::In;
-                // Syncs the client sent behind an Execute that turned out
-                // to be COPY FROM STDIN are ignored by the server.
-                if matches!(self.expected.front(), Some(Expect::Execute { .. })) {
-                    while matches!(self.expected.get(1), Some(Expect::Sync)) {
-                        self.expected.remove(1);
-                    }
-                }
-            }
             // A row's Execute columns were announced before it was framed.
             be::DATA_ROW => {}
             be::COPY_DONE => self.copy = CopyMode::None,
@@ -222,6 +212,18 @@ impl Engine {
                 self.copy = CopyMode::Out;
                 let binary = body.first().is_some_and(|&format| format == 1);
                 self.phases.copy_out(binary);
+            }
+            be::COPY_IN_RESPONSE => {
+                self.copy = CopyMode::In;
+                // Syncs the client sent behind an Execute that turned out
+                // to be COPY FROM STDIN are ignored by the server.
+                if matches!(self.expected.front(), Some(Expect::Execute { .. })) {
+                    while matches!(self.expected.get(1), Some(Expect::Sync)) {
+                        self.expected.remove(1);
+                    }
+                }
+                let binary = body.first().is_some_and(|&format| format == 1);
+                self.phases.copy_in(binary);
             }
             be::COPY_DATA => {
                 let mut out = Vec::new();
@@ -384,6 +386,7 @@ impl Engine {
             | be::COMMAND_COMPLETE
             | be::ERROR_RESPONSE
             | be::READY_FOR_QUERY
+            | be::COPY_IN_RESPONSE
             | be::COPY_OUT_RESPONSE
             | be::COPY_BOTH_RESPONSE => true,
             be::DATA_ROW => self.rewrite_rows && self.phases.wants_next_row(),

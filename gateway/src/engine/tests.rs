@@ -10,11 +10,16 @@ use crate::protocol::{backend::GatewayError, frame::peek_header};
 
 /// Refuses statements containing `/*refuse*/` (at Query or Parse) and
 /// Executes of statements containing `/*refuse-execute*/`; rewrites text
-/// cells equal to `secret` into `masked` when told to rewrite.
+/// cells equal to `secret` into `masked` when told to rewrite, and then also
+/// reads COPY FROM STDIN data of up to 8 bytes.
 struct MarkerPhases {
     rewrite: bool,
     seen_columns: Vec<usize>,
+    copied_in: CopiedIn,
 }
+
+/// What `copied_in` was given, in order.
+type CopiedIn = std::sync::Arc<std::sync::Mutex<Vec<Option<Vec<u8>>>>>;
 
 fn refusal(text: &str) -> Verdict {
     Verdict::Refuse(GatewayError::error(
@@ -79,6 +84,15 @@ impl Phases for MarkerPhases {
         Ok(true)
     }
 
+    fn wants_copy_in_data(&self, length: usize) -> bool {
+        self.rewrite && length <= 8
+    }
+
+    fn copied_in(&mut self, data: Option<&[u8]>) {
+        let mut log = self.copied_in.lock().expect("not poisoned");
+        log.push(data.map(<[u8]>::to_vec));
+    }
+
     fn rewrites_server_text(&self) -> bool {
         self.rewrite
     }
@@ -93,17 +107,21 @@ struct Harness {
     engine: Engine,
     client: StreamBuf,
     server: StreamBuf,
+    copied_in: CopiedIn,
 }
 
 impl Harness {
     fn new(rewrite: bool) -> Self {
+        let copied_in = CopiedIn::default();
         Self {
             engine: Engine::new(Box::new(MarkerPhases {
                 rewrite,
                 seen_columns: Vec::new(),
+                copied_in: copied_in.clone(),
             })),
             client: StreamBuf::default(),
             server: StreamBuf::default(),
+            copied_in,
         }
     }
 
@@ -460,6 +478,31 @@ fn syncs_behind_a_copy_from_stdin_are_ignored_like_the_server_does() {
     assert_eq!(tags(&got), "12G");
     h.client_sends(&cat(&[msg(b'd', b"1\n"), msg(b'c', b""), sync()]));
     let got = h.server_sends(&cat(&[complete("COPY 1"), ready(b'I')]));
+    assert_eq!(tags(&got), "CZ");
+    assert_eq!(h.engine.outstanding(), 0);
+}
+
+#[test]
+fn copy_from_stdin_data_a_phase_wants_is_read_whole_and_passed_unchanged() {
+    let mut h = Harness::new(true);
+    h.client_sends(&query("COPY t FROM STDIN"));
+    // The server asks for text data: one overall format byte, no columns.
+    h.server_sends(&msg(b'G', b"\0\0\0"));
+    let small = msg(b'd', b"1\tab\n");
+    let large = msg(b'd', b"2\tlonger than eight\n");
+    // Cut inside the small message: the engine waits for the rest of it.
+    let (head, tail) = small.split_at(7);
+    assert!(h.client_sends(head).is_empty(), "held until whole");
+    let mut rest = tail.to_vec();
+    rest.extend_from_slice(&large);
+    rest.extend_from_slice(&msg(b'c', b""));
+    let got = h.client_sends(&rest);
+    assert_eq!(tags(&got), "ddc");
+    assert_eq!(got[0].1, b"1\tab\n");
+    assert_eq!(got[1].1, b"2\tlonger than eight\n");
+    let seen = h.copied_in.lock().expect("not poisoned").clone();
+    assert_eq!(seen, vec![Some(b"1\tab\n".to_vec()), None]);
+    let got = h.server_sends(&cat(&[complete("COPY 2"), ready(b'I')]));
     assert_eq!(tags(&got), "CZ");
     assert_eq!(h.engine.outstanding(), 0);
 }

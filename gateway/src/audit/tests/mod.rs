@@ -61,6 +61,7 @@ fn statement(id: &str, n: i64, decision: &str, at_us: i64) -> Event {
         },
         truncated: false,
         copy_data: Vec::new(),
+        copy_in_data: Vec::new(),
         part: None,
         request_text: None,
         parameters: Vec::new(),
