@@ -387,6 +387,58 @@ fn data_a_client_uploads_with_copy_from_stdin_is_recorded() {
     s.finish();
 }
 
+#[test]
+fn fast_path_calls_are_recorded_with_their_arguments_and_results() {
+    require_root();
+    // The default test policy allows everything, fast-path calls included.
+    let s = Scenario::builder().start();
+    let info = s.conninfo("127.0.0.1");
+    let body = "large object body";
+    let upload = s.gateway.dir().join("upload.txt");
+    std::fs::write(&upload, body).expect("writing the file to import");
+    // psql's \lo_import and \lo_export use libpq's large-object calls: fast-path
+    // FunctionCalls (lo_creat, lo_open, lowrite, loread, lo_close), arguments and
+    // results in binary.
+    let import = format!("\\lo_import {}", upload.display());
+    let mut cmd = psql_command(&s.agent, &info, &[&import]);
+    let out = run(&mut cmd, Duration::from_secs(30));
+    out.expect_success("psql \\lo_import");
+    let oid = out
+        .stdout
+        .trim()
+        .strip_prefix("lo_import ")
+        .unwrap_or_else(|| panic!("an oid: {out}"))
+        .to_owned();
+    let download = s.gateway.dir().join("download.txt");
+    let export = format!("\\lo_export {oid} {}", download.display());
+    let mut cmd = psql_command(&s.agent, &info, &[&export]);
+    run(&mut cmd, Duration::from_secs(30)).expect_success("psql \\lo_export");
+    assert_eq!(std::fs::read_to_string(&download).expect("exported"), body);
+
+    let all = statements(&store_path(&s));
+    let calls: Vec<&StatementRecord> = all
+        .iter()
+        .filter(|r| r.text.starts_with("-- fast-path call of function oid"))
+        .collect();
+    assert!(calls.iter().all(|r| r.decision == "allowed"), "{calls:#?}");
+    let hex: String = body.bytes().map(|b| format!("{b:02x}")).collect();
+    let hex = format!("\\x{hex}");
+    // lowrite(fd, data): the data is its second argument.
+    let written = calls
+        .iter()
+        .find(|r| r.parameters.get(1) == Some(&Some(hex.clone())))
+        .unwrap_or_else(|| panic!("lowrite's data is recorded: {calls:#?}"));
+    assert!(!written.parameters_truncated);
+    // loread(fd, length): its result is the data, one row of one column.
+    let read = calls
+        .iter()
+        .find(|r| r.result_rows == [vec![Some(hex.clone())]])
+        .unwrap_or_else(|| panic!("loread's result is recorded: {calls:#?}"));
+    assert_eq!(read.columns, ["result"]);
+    assert_eq!(read.rows, Some(1));
+    s.finish();
+}
+
 /// The session of the records (all from one).
 fn session_of(records: &[StatementRecord]) -> String {
     records.first().expect("a record").session_id.clone()

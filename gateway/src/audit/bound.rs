@@ -61,6 +61,13 @@ impl BoundPortals {
     }
 }
 
+/// The values of `parameters` (a fast-path call's arguments) kept up to `max_bytes`.
+pub fn kept(parameters: &Parameters<'_>, max_bytes: usize) -> BoundValues {
+    let mut out = BoundValues::default();
+    keep(&mut out, parameters, max_bytes);
+    out
+}
+
 /// Fills `out` with the values of `parameters` while their total stays within
 /// `max_bytes`; the first that would pass it ends the keeping.
 fn keep(out: &mut BoundValues, parameters: &Parameters<'_>, max_bytes: usize) {

@@ -13,7 +13,7 @@ use std::{
 use bytes::BytesMut;
 
 use super::{
-    bound::BoundPortals,
+    bound::{self, BoundPortals},
     record::{ErrorInfo, SessionClosed, SessionOpened, StatementRecord},
     statements::{self, Outcome},
     writer::{Durable, SessionChain, Writer},
@@ -45,6 +45,8 @@ struct Pending {
     /// A simple Query: the results of its statements completed so far (it is
     /// recorded as one record per statement).
     outcomes: Option<Vec<Outcome>>,
+    /// A fast-path call whose result comes back in binary format.
+    result_binary: bool,
 }
 
 impl Pending {
@@ -157,6 +159,7 @@ impl RecordedPhases {
             },
             kept_bytes: 0,
             outcomes: None,
+            result_binary: false,
         });
     }
 
@@ -173,7 +176,9 @@ impl RecordedPhases {
                 "-- portal \"{portal}\" of prepared statement \"{}\"",
                 statement.unwrap_or("")
             ),
-            Request::FunctionCall { oid } => format!("-- fast-path call of function oid {oid}"),
+            Request::FunctionCall { oid, .. } => {
+                format!("-- fast-path call of function oid {oid}")
+            }
         };
         let (decision, error) = match verdict {
             // An allowed Parse prepares; the Execute is what runs.
@@ -204,6 +209,16 @@ impl RecordedPhases {
                 // Bound (the engine knows the portal), but too many portals ago.
                 None => record.parameters_truncated = statement.is_some(),
             },
+            Request::FunctionCall {
+                arguments,
+                result_binary,
+                ..
+            } => {
+                let kept = bound::kept(arguments, self.caps.bytes);
+                record.parameters = kept.values;
+                record.parameters_truncated = kept.truncated;
+                pending.result_binary = *result_binary;
+            }
             _ => {}
         }
     }
@@ -348,6 +363,26 @@ impl Phases for RecordedPhases {
             }
         }
         Ok(rewritten)
+    }
+
+    fn wants_function_results(&self) -> bool {
+        true
+    }
+
+    /// Kept as a one-row result of one column, `result` (a fast-path call names its
+    /// function by OID only), up to the caps.
+    fn function_result(&mut self, value: Option<&[u8]>) {
+        if let Some(front) = self.pending.front_mut() {
+            let size = value.map_or(0, <[u8]>::len);
+            front.record.columns = vec!["result".to_owned()];
+            front.record.rows = Some(1);
+            if front.make_room(0, size, self.caps) {
+                let binary = front.result_binary;
+                let cell = value.map(|v| show(v, binary));
+                front.record.result_rows = vec![vec![cell]];
+            }
+        }
+        self.inner.function_result(value);
     }
 
     fn copy_in(&mut self, binary: bool) {

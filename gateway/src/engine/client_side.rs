@@ -230,8 +230,13 @@ impl Engine {
             }
             fe::FLUSH => s.pass(header),
             fe::FUNCTION_CALL => {
-                let oid = fe::decode_function_call(body).map_err(client_violation)?;
-                let verdict = judge(&mut *self.phases, decided, &Request::FunctionCall { oid });
+                let call = fe::decode_function_call(body).map_err(client_violation)?;
+                let request = Request::FunctionCall {
+                    oid: call.oid,
+                    arguments: call.arguments,
+                    result_binary: call.result_binary,
+                };
+                let verdict = judge(&mut *self.phases, decided, &request);
                 match verdict {
                     Verdict::Allow => {
                         self.expect(Expect::FunctionCall { refusal: None });

@@ -27,8 +27,13 @@ pub enum Request<'a> {
         statement: Option<&'a str>,
         text: Option<&'a str>,
     },
-    /// A fast-path FunctionCall.
-    FunctionCall { oid: u32 },
+    /// A fast-path FunctionCall: the function, its arguments, and whether its
+    /// result comes back in binary format.
+    FunctionCall {
+        oid: u32,
+        arguments: Parameters<'a>,
+        result_binary: bool,
+    },
 }
 
 /// A decision that needs a human or another system; resolves to Allow or
@@ -129,6 +134,16 @@ pub trait Phases: Send {
     ) -> Result<bool, GatewayError> {
         Ok(false)
     }
+
+    /// Whether `function_result` wants the result of a fast-path call. When
+    /// false it streams through unread.
+    fn wants_function_results(&self) -> bool {
+        false
+    }
+
+    /// The result of the fast-path call being answered (`None`: NULL), in
+    /// the format the call asked for; it goes to the client as it is.
+    fn function_result(&mut self, _value: Option<&[u8]>) {}
 
     /// A COPY FROM STDIN is starting; `binary` is the overall format the
     /// server asked for (CopyInResponse).

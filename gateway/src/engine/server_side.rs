@@ -232,6 +232,10 @@ impl Engine {
                     return Ok(());
                 }
             }
+            be::FUNCTION_CALL_RESPONSE => {
+                let value = be::decode_function_call_response(body).map_err(lost_track)?;
+                self.phases.function_result(value);
+            }
             be::READY_FOR_QUERY => {
                 let status = be::decode_ready_for_query(body).map_err(lost_track)?;
                 self.on_ready(status)?;
@@ -391,6 +395,7 @@ impl Engine {
             | be::COPY_BOTH_RESPONSE => true,
             be::DATA_ROW => self.rewrite_rows && self.phases.wants_next_row(),
             be::COPY_DATA => self.copy == CopyMode::Out && self.phases.rewrites_copy_data(),
+            be::FUNCTION_CALL_RESPONSE => self.phases.wants_function_results(),
             be::NOTICE_RESPONSE | be::NOTIFICATION => self.rewrite_text,
             _ => false,
         }

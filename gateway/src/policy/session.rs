@@ -178,7 +178,7 @@ impl Phases for PolicyPhases {
                 ),
                 "Prepare statements with the protocol's Parse (or PREPARE) in this session.".into(),
             )),
-            Request::FunctionCall { oid } => {
+            Request::FunctionCall { oid, .. } => {
                 if let Some(rule) = self.rules.allows.iter().find(|r| r.fast_path_calls) {
                     self.allowed_by.push_str(&rule.name);
                     Ok(())

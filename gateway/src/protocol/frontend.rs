@@ -44,7 +44,8 @@ pub struct Bind<'a> {
     pub result_formats: Vec<i16>,
 }
 
-/// A Bind's parameter values, as the message holds them (checked when decoded).
+/// A Bind's parameter values (or a FunctionCall's arguments), as the message holds
+/// them (checked when decoded).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Parameters<'a> {
     /// The format codes, two bytes each: none (all text), one (for all), or one each.
@@ -66,7 +67,7 @@ impl<'a> Parameters<'a> {
     /// Each value (`None` for NULL), with whether it is in binary format.
     pub fn iter(&self) -> impl Iterator<Item = (bool, Option<&'a [u8]>)> + 'a {
         let formats = self.formats;
-        let mut r = Reader::new(self.values, "Bind");
+        let mut r = Reader::new(self.values, "parameters");
         (0..self.count).map(move |i| {
             let code = match formats.len() / 2 {
                 0 => 0,
@@ -83,6 +84,15 @@ impl<'a> Parameters<'a> {
             (code == 1, value)
         })
     }
+}
+
+/// A fast-path call: the function, its arguments (borrowed, like a Bind's
+/// parameters) and the format its result comes back in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FunctionCall<'a> {
+    pub oid: u32,
+    pub arguments: Parameters<'a>,
+    pub result_binary: bool,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -124,10 +134,26 @@ pub fn decode_bind(body: &[u8]) -> Result<Bind<'_>, Malformed> {
     let mut r = Reader::new(body, "Bind");
     let portal = r.cstr()?;
     let statement = r.cstr()?;
+    let parameters = decode_parameters(&mut r)?;
+    let n_results = r.count16(2)?;
+    let result_formats = (0..n_results)
+        .map(|_| format_code(&mut r))
+        .collect::<Result<_, _>>()?;
+    r.finish()?;
+    Ok(Bind {
+        portal,
+        statement,
+        parameters,
+        result_formats,
+    })
+}
+
+/// The format codes and values of a Bind or FunctionCall, checked and borrowed.
+fn decode_parameters<'a>(r: &mut Reader<'a>) -> Result<Parameters<'a>, Malformed> {
     let n_formats = r.count16(2)?;
     let formats = r.rest();
     for _ in 0..n_formats {
-        format_code(&mut r)?;
+        format_code(r)?;
     }
     let formats = &formats[..2 * n_formats];
     let n_params = r.count16(4)?;
@@ -141,20 +167,10 @@ pub fn decode_bind(body: &[u8]) -> Result<Bind<'_>, Malformed> {
         }
     }
     let values = &values[..values.len() - r.remaining()];
-    let n_results = r.count16(2)?;
-    let result_formats = (0..n_results)
-        .map(|_| format_code(&mut r))
-        .collect::<Result<_, _>>()?;
-    r.finish()?;
-    Ok(Bind {
-        portal,
-        statement,
-        parameters: Parameters {
-            formats,
-            count: n_params,
-            values,
-        },
-        result_formats,
+    Ok(Parameters {
+        formats,
+        count: n_params,
+        values,
     })
 }
 
@@ -193,9 +209,17 @@ pub fn decode_execute(body: &[u8]) -> Result<Execute<'_>, Malformed> {
     Ok(Execute { portal, max_rows })
 }
 
-/// The function's OID; arguments are the server's business.
-pub fn decode_function_call(body: &[u8]) -> Result<u32, Malformed> {
-    Reader::new(body, "FunctionCall").u32()
+pub fn decode_function_call(body: &[u8]) -> Result<FunctionCall<'_>, Malformed> {
+    let mut r = Reader::new(body, "FunctionCall");
+    let oid = r.u32()?;
+    let arguments = decode_parameters(&mut r)?;
+    let result_binary = format_code(&mut r)? == 1;
+    r.finish()?;
+    Ok(FunctionCall {
+        oid,
+        arguments,
+        result_binary,
+    })
 }
 
 fn cstr(buf: &mut BytesMut, s: &str) {

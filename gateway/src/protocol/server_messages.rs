@@ -108,6 +108,18 @@ pub fn encode_data_row<'a>(
     buf[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
 }
 
+/// A fast-path call's result (`None`: NULL).
+pub fn decode_function_call_response(body: &[u8]) -> Result<Option<&[u8]>, Malformed> {
+    let mut r = Reader::new(body, "FunctionCallResponse");
+    let value = match r.i32()? {
+        -1 => None,
+        len if len >= 0 => Some(r.bytes(len as usize)?),
+        _ => return Err(r.fail("negative value length")),
+    };
+    r.finish()?;
+    Ok(value)
+}
+
 pub fn decode_command_complete(body: &[u8]) -> Result<&str, Malformed> {
     let mut r = Reader::new(body, "CommandComplete");
     let tag = r.cstr()?;

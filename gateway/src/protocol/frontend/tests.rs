@@ -126,3 +126,29 @@ fn bind_parameters_come_with_their_own_formats() {
     let none = encode(&[], &[]);
     assert!(decode_bind(body(&none)).unwrap().parameters.is_empty());
 }
+
+#[test]
+fn a_function_call_decodes_with_its_arguments_and_result_format() {
+    // loread(fd 0, 8192), as libpq sends it: binary arguments, binary result.
+    let mut body = 954u32.to_be_bytes().to_vec();
+    body.extend_from_slice(&[0, 1, 0, 1]); // one format code for all: binary
+    body.extend_from_slice(&[0, 2]); // two arguments
+    body.extend_from_slice(&4i32.to_be_bytes());
+    body.extend_from_slice(&0i32.to_be_bytes());
+    body.extend_from_slice(&4i32.to_be_bytes());
+    body.extend_from_slice(&8192i32.to_be_bytes());
+    body.extend_from_slice(&[0, 1]); // result format: binary
+    let call = decode_function_call(&body).unwrap();
+    assert_eq!((call.oid, call.result_binary), (954, true));
+    assert_eq!(
+        call.arguments.iter().collect::<Vec<_>>(),
+        [
+            (true, Some(&[0, 0, 0, 0][..])),
+            (true, Some(&[0, 0, 0x20, 0][..]))
+        ]
+    );
+    // Cut short, or with bytes left over, it is malformed.
+    assert!(decode_function_call(&body[..body.len() - 1]).is_err());
+    body.push(0);
+    assert!(decode_function_call(&body).is_err());
+}
