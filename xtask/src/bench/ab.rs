@@ -59,6 +59,21 @@ impl Side {
         }
     }
 
+    /// The lowest and highest ratio of `self`'s runs to `other`'s, run by run: ORDER
+    /// pairs each run of one side with a neighbouring run of the other, in order, so
+    /// the spread shows how much the machine moved within this point.
+    fn ratio_range(&self, other: &Side) -> Option<(f64, f64)> {
+        let ratios: Vec<f64> = self
+            .tps
+            .iter()
+            .zip(&other.tps)
+            .map(|(a, b)| a / b)
+            .collect();
+        let low = ratios.iter().copied().reduce(f64::min)?;
+        let high = ratios.iter().copied().reduce(f64::max)?;
+        Some((low, high))
+    }
+
     fn cpu_per_10k(&self) -> Option<Duration> {
         (self.transactions > 0).then(|| self.cpu.mul_f64(10_000.0 / self.transactions as f64))
     }
@@ -173,8 +188,8 @@ pub fn compare(
         ORDER.len() / 2
     );
     println!(
-        "{:<11} {:>7}  {:>10}  {:>10}  {:>6}  {:>16}  {:>16}",
-        "mode", "clients", "off tps", "on tps", "ratio", "off CPU/10k q", "on CPU/10k q"
+        "{:<11} {:>7}  {:>10}  {:>10}  {:>6}  {:>11}  {:>16}  {:>16}",
+        "mode", "clients", "off tps", "on tps", "ratio", "pairs", "off CPU/10k q", "on CPU/10k q"
     );
     let ms = |d: Option<Duration>| {
         d.map_or("-".into(), |d| {
@@ -182,8 +197,11 @@ pub fn compare(
         })
     };
     for (mode, clients, on, off) in &results {
+        let pairs = on
+            .ratio_range(off)
+            .map_or("-".into(), |(low, high)| format!("{low:.2}-{high:.2}"));
         println!(
-            "-M {mode:<8} {clients:>7}  {:>10.0}  {:>10.0}  {:>5.2}x  {:>16}  {:>16}",
+            "-M {mode:<8} {clients:>7}  {:>10.0}  {:>10.0}  {:>5.2}x  {pairs:>11}  {:>16}  {:>16}",
             off.median_tps(),
             on.median_tps(),
             on.median_tps() / off.median_tps(),
