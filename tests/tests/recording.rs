@@ -19,7 +19,7 @@ use cordon_e2e::{
     client_libs,
     clients::psql_command,
     postgres::TestPostgres,
-    process::run,
+    process::{run, Output},
     require_root,
     scenario::{Scenario, ROLE},
     small_fs::SmallFs,
@@ -194,17 +194,10 @@ fn psycopg_binary_results_are_recorded() {
         "CREATE TABLE public.vals (n int, b bytea); INSERT INTO public.vals VALUES (7, '\\x0102')",
     );
     s.pg.psql_admin(&format!("GRANT ALL ON public.vals TO {ROLE}"));
-    let dsn = format!(
-        "host=127.0.0.1 port={} user=app_user password=x dbname=postgres",
-        s.pg.port()
-    );
     let script = "import sys, psycopg\n\
         with psycopg.connect(sys.argv[1]) as c:\n\
         \x20   print(c.cursor(binary=True).execute('SELECT n, b FROM vals').fetchall())\n";
-    let file = s.gateway.dir().join("binary.py");
-    std::fs::write(&file, script).expect("writing the script");
-    let mut cmd = client_libs::python_args(&s.agent, file.to_str().expect("utf-8"), &[&dsn]);
-    run(&mut cmd, Duration::from_secs(30)).expect_success("psycopg");
+    run_psycopg(&s, "binary.py", script).expect_success("psycopg");
     let all = statements(&store_path(&s));
     let select = all
         .iter()
@@ -224,22 +217,14 @@ fn psycopg_binary_results_are_recorded() {
 #[test]
 fn bound_parameter_values_are_recorded_with_the_statement() {
     let s = start("");
-    s.pg.psql_admin("CREATE TABLE public.bound (n int, b bytea)");
-    s.pg.psql_admin(&format!("GRANT ALL ON public.bound TO {ROLE}"));
-    let dsn = format!(
-        "host=127.0.0.1 port={} user=app_user password=x dbname=postgres",
-        s.pg.port()
-    );
+    agent_table(&s, "bound", "(n int, b bytea)");
     // %t binds in text format, %b in binary.
     let script = "import sys, psycopg\n\
         with psycopg.connect(sys.argv[1], autocommit=True) as c:\n\
         \x20   c.execute('INSERT INTO bound VALUES (%t, %b)', (8, b'\\x01\\x02'))\n\
         \x20   c.execute('INSERT INTO bound VALUES (%t, %b)', (9, None))\n\
         \x20   print(c.execute('SELECT n FROM bound WHERE n > %t ORDER BY n', (0,)).fetchall())\n";
-    let file = s.gateway.dir().join("bound.py");
-    std::fs::write(&file, script).expect("writing the script");
-    let mut cmd = client_libs::python_args(&s.agent, file.to_str().expect("utf-8"), &[&dsn]);
-    let out = run(&mut cmd, Duration::from_secs(30));
+    let out = run_psycopg(&s, "bound.py", script);
     out.expect_success("psycopg");
     assert!(out.stdout.contains("[(8,), (9,)]"), "{out}");
     let all = statements(&store_path(&s));
@@ -289,22 +274,14 @@ fn results_copy_data_and_bound_values_are_kept_up_to_the_caps() {
         ],
     );
     run(&mut cmd, Duration::from_secs(30)).expect_success("psql");
-    let dsn = format!(
-        "host=127.0.0.1 port={} user=app_user password=x dbname=postgres",
-        s.pg.port()
-    );
-    s.pg.psql_admin("CREATE TABLE public.capped (t text)");
-    s.pg.psql_admin(&format!("GRANT ALL ON public.capped TO {ROLE}"));
+    agent_table(&s, "capped", "(t text)");
     let script = "import sys, psycopg\n\
         with psycopg.connect(sys.argv[1], autocommit=True) as c:\n\
         \x20   c.execute('SELECT length(%t) AS n, %t AS small', ('x' * 100, 'y'))\n\
         \x20   with c.cursor().copy('COPY capped FROM STDIN') as cp:\n\
         \x20       for line in ('a' * 40, 'b' * 30, 'c'):\n\
         \x20           cp.write(line + '\\n')\n";
-    let file = s.gateway.dir().join("caps.py");
-    std::fs::write(&file, script).expect("writing the script");
-    let mut cmd = client_libs::python_args(&s.agent, file.to_str().expect("utf-8"), &[&dsn]);
-    run(&mut cmd, Duration::from_secs(30)).expect_success("psycopg");
+    run_psycopg(&s, "caps.py", script).expect_success("psycopg");
 
     let all = statements(&store_path(&s));
     let find = |text: &str| {
@@ -336,12 +313,7 @@ fn results_copy_data_and_bound_values_are_kept_up_to_the_caps() {
 #[test]
 fn data_a_client_uploads_with_copy_from_stdin_is_recorded() {
     let s = start("");
-    s.pg.psql_admin("CREATE TABLE public.uploads (n int, t text)");
-    s.pg.psql_admin(&format!("GRANT ALL ON public.uploads TO {ROLE}"));
-    let dsn = format!(
-        "host=127.0.0.1 port={} user=app_user password=x dbname=postgres",
-        s.pg.port()
-    );
+    agent_table(&s, "uploads", "(n int, t text)");
     let script = "import sys, psycopg\n\
         with psycopg.connect(sys.argv[1], autocommit=True) as c:\n\
         \x20   with c.cursor().copy('COPY uploads FROM STDIN') as cp:\n\
@@ -351,10 +323,7 @@ fn data_a_client_uploads_with_copy_from_stdin_is_recorded() {
         \x20       cp.set_types(['int4', 'text'])\n\
         \x20       cp.write_row((3, 'three'))\n\
         \x20   print(c.execute('SELECT count(*) FROM uploads').fetchone()[0])\n";
-    let file = s.gateway.dir().join("upload.py");
-    std::fs::write(&file, script).expect("writing the script");
-    let mut cmd = client_libs::python_args(&s.agent, file.to_str().expect("utf-8"), &[&dsn]);
-    let out = run(&mut cmd, Duration::from_secs(30));
+    let out = run_psycopg(&s, "upload.py", script);
     out.expect_success("psycopg");
     assert_eq!(out.stdout.trim(), "3", "{out}");
 
@@ -439,6 +408,32 @@ fn fast_path_calls_are_recorded_with_their_arguments_and_results() {
     s.finish();
 }
 
+/// Creates table `public.name` with `columns` for the agent's role to use.
+fn agent_table(s: &Scenario, name: &str, columns: &str) {
+    s.pg.psql_admin(&format!(
+        "CREATE TABLE public.{name} {columns}; GRANT ALL ON public.{name} TO {ROLE}"
+    ));
+}
+
+/// The agent's DSN for the gateway's server (the password is not checked: the gateway
+/// holds the credential).
+fn dsn(s: &Scenario) -> String {
+    format!(
+        "host=127.0.0.1 port={} user=app_user password=x dbname=postgres",
+        s.pg.port()
+    )
+}
+
+/// Runs a psycopg `script` (saved as `name`; the DSN is its `sys.argv[1]`) as the
+/// agent, through the gateway.
+fn run_psycopg(s: &Scenario, name: &str, script: &str) -> Output {
+    let dsn = dsn(s);
+    let file = s.gateway.dir().join(name);
+    std::fs::write(&file, script).expect("writing the script");
+    let mut cmd = client_libs::python_args(&s.agent, file.to_str().expect("utf-8"), &[&dsn]);
+    run(&mut cmd, Duration::from_secs(30))
+}
+
 /// The session of the records (all from one).
 fn session_of(records: &[StatementRecord]) -> String {
     records.first().expect("a record").session_id.clone()
@@ -464,10 +459,7 @@ fn acknowledged_survive_sigkill(backend: Backend) {
     s.pg.psql_admin(&format!(
         "CREATE TABLE public.acked (n int); GRANT ALL ON public.acked TO {ROLE}"
     ));
-    let dsn = format!(
-        "host=127.0.0.1 port={} user=app_user password=x dbname=postgres",
-        s.pg.port()
-    );
+    let dsn = dsn(&s);
     let mut cmd = client_libs::python_args(&s.agent, "acknowledged_inserts.py", &[&dsn, "6"]);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn().expect("starting the client");
