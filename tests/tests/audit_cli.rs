@@ -72,6 +72,8 @@ fn statement(id: &str, text: &str, at_us: i64) -> StatementRecord {
         request_text: None,
         parameters: Vec::new(),
         parameters_truncated: false,
+        notices: Vec::new(),
+        notices_truncated: false,
     }
 }
 

@@ -66,6 +66,8 @@ fn statement(id: &str, n: i64, decision: &str, at_us: i64, payload_bytes: usize)
         request_text: None,
         parameters: Vec::new(),
         parameters_truncated: false,
+        notices: Vec::new(),
+        notices_truncated: false,
     })
 }
 

@@ -262,7 +262,7 @@ fn bound_parameter_values_are_recorded_with_the_statement() {
 }
 
 #[test]
-fn results_copy_data_and_bound_values_are_kept_up_to_the_caps() {
+fn results_copy_data_notices_and_bound_values_are_kept_up_to_the_caps() {
     let s = start("[recording]\nmax_rows = 2\nmax_bytes = 64\n");
     let info = s.conninfo("127.0.0.1");
     let mut cmd = psql_command(
@@ -271,6 +271,8 @@ fn results_copy_data_and_bound_values_are_kept_up_to_the_caps() {
         &[
             "SELECT generate_series(1, 5) AS n",
             "COPY (SELECT generate_series(1, 5)) TO STDOUT",
+            // A notice for each table: three.
+            "DROP TABLE IF EXISTS gone1, gone2, gone3",
         ],
     );
     run(&mut cmd, Duration::from_secs(30)).expect_success("psql");
@@ -301,6 +303,16 @@ fn results_copy_data_and_bound_values_are_kept_up_to_the_caps() {
     let bound = find("SELECT length");
     assert!(bound.parameters.is_empty(), "{bound:?}");
     assert!(bound.parameters_truncated);
+    let dropped = find("DROP TABLE");
+    let notices: Vec<&str> = dropped
+        .notices
+        .iter()
+        .map(|n| n.fields.message.as_str())
+        .collect();
+    // 37 bytes each: the second would pass the 64.
+    assert_eq!(notices, ["table \"gone1\" does not exist, skipping"]);
+    assert_eq!(dropped.notices[0].severity, "NOTICE");
+    assert!(dropped.notices_truncated);
     // An upload: 41 bytes fit the 64, the next 31 do not, and the keeping ends there
     // (the 2 bytes after them would fit).
     let upload = find("COPY capped");

@@ -1,7 +1,8 @@
 //! `cordon sessions replay` against what psql itself printed: a real psql session
 //! through the daemon (rows with text and numeric columns and NULLs, an empty result,
 //! a command tag, errors with their caret line and DETAIL, a refused statement, the data
-//! of a COPY TO STDOUT, queries of several statements, one of them failing), then
+//! of a COPY TO STDOUT, a NOTICE and a WARNING, queries of several statements, one of
+//! them failing), then
 //! the replay of its record, which must be the same text apart from the prompts.
 //! Paced replays wait the recorded gaps.
 
@@ -23,7 +24,7 @@ const POLICY: &str = r#"
 [[allow]]
 name = "agents-shop"
 groups = ["agents"]
-actions = ["read", "insert"]
+actions = ["read", "insert", "ddl"]
 objects = ["public.*"]
 "#;
 
@@ -39,6 +40,9 @@ const STATEMENTS: &[&str] = &[
      FROM items",
     // COPY TO STDOUT: psql prints the data alone (a NULL as \N, no command tag).
     "COPY (SELECT id, name FROM items WHERE id < 21 ORDER BY id) TO STDOUT",
+    // Notices: psql prints them as they arrive, before the result.
+    "DROP TABLE IF EXISTS nosuch",
+    "COMMIT",
     // One query of several statements: psql prints each result.
     "SELECT 1 AS one; SELECT 'two' AS two;",
     // ... and stops at the first that fails (the caret counts in the whole query).
@@ -104,6 +108,8 @@ fn replay_prints_what_psql_printed() {
         "DETAIL:  Key (id)=(1) already exists.\n",
         "ERROR:  cordon policy: ",
         "HINT:  Identity \"agent\" may: ",
+        "NOTICE:  table \"nosuch\" does not exist, skipping\nDROP TABLE\n",
+        "WARNING:  there is no transaction in progress\nCOMMIT\n",
     ] {
         assert!(printed.contains(expected), "{expected:?} in:\n{printed}");
     }

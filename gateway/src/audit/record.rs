@@ -46,6 +46,15 @@ pub struct ErrorInfo {
     pub context: Option<String>,
 }
 
+/// A notice (NOTICE, WARNING, INFO...) the server sent while a statement ran, as the
+/// client saw it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeInfo {
+    pub severity: String,
+    #[serde(flatten)]
+    pub fields: ErrorInfo,
+}
+
 /// One statement: what was asked, what was decided, and what came back.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatementRecord {
@@ -96,6 +105,12 @@ pub struct StatementRecord {
     /// Set when `parameters` stops short of what was bound.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub parameters_truncated: bool,
+    /// The notices the server sent while it ran (after masking), up to the caps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<NoticeInfo>,
+    /// Set when `notices` stops short of what was sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notices_truncated: bool,
 }
 
 /// The session ended.

@@ -14,7 +14,7 @@ use bytes::BytesMut;
 
 use super::{
     bound::{self, BoundPortals},
-    record::{ErrorInfo, SessionClosed, SessionOpened, StatementRecord},
+    record::{ErrorInfo, NoticeInfo, SessionClosed, SessionOpened, StatementRecord},
     statements::{self, Outcome},
     writer::{Durable, SessionChain, Writer},
     Event,
@@ -42,6 +42,8 @@ pub struct Caps {
 struct Pending {
     record: StatementRecord,
     kept_bytes: usize,
+    /// The bytes of the notices kept (they have caps of their own).
+    notice_bytes: usize,
     /// A simple Query: the results of its statements completed so far (it is
     /// recorded as one record per statement).
     outcomes: Option<Vec<Outcome>>,
@@ -156,8 +158,11 @@ impl RecordedPhases {
                 request_text: None,
                 parameters: Vec::new(),
                 parameters_truncated: false,
+                notices: Vec::new(),
+                notices_truncated: false,
             },
             kept_bytes: 0,
+            notice_bytes: 0,
             outcomes: None,
             result_binary: false,
         });
@@ -221,6 +226,18 @@ impl RecordedPhases {
             }
             _ => {}
         }
+    }
+}
+
+/// An error's or notice's fields, as recorded.
+fn error_info(fields: &ErrorFields) -> ErrorInfo {
+    ErrorInfo {
+        sqlstate: fields.sqlstate.clone(),
+        message: fields.message.clone(),
+        position: fields.position,
+        detail: fields.detail.clone(),
+        hint: fields.hint.clone(),
+        context: fields.context.clone(),
     }
 }
 
@@ -441,9 +458,42 @@ impl Phases for RecordedPhases {
             if let Some(outcomes) = &mut front.outcomes {
                 outcomes.push(Outcome::take(record, now_us()));
                 front.kept_bytes = 0;
+                front.notice_bytes = 0;
             }
         }
         self.inner.command_complete(tag);
+    }
+
+    fn wants_notices(&self) -> bool {
+        true
+    }
+
+    /// Kept with the statement being answered, up to the caps (counted apart from
+    /// its rows); one that does not fit ends the keeping, marked `notices_truncated`.
+    fn notice(&mut self, fields: &ErrorFields) {
+        if let Some(front) = self.pending.front_mut() {
+            let texts = [&fields.detail, &fields.hint, &fields.context];
+            let size = fields.message.len()
+                + texts
+                    .iter()
+                    .flat_map(|t| t.as_ref())
+                    .map(String::len)
+                    .sum::<usize>();
+            let record = &mut front.record;
+            if record.notices_truncated
+                || record.notices.len() >= self.caps.rows
+                || front.notice_bytes + size > self.caps.bytes
+            {
+                record.notices_truncated = true;
+            } else {
+                front.notice_bytes += size;
+                record.notices.push(NoticeInfo {
+                    severity: fields.severity.clone(),
+                    fields: error_info(fields),
+                });
+            }
+        }
+        self.inner.notice(fields);
     }
 
     fn server_error(&mut self, sqlstate: &str, message: &str) {
@@ -459,14 +509,7 @@ impl Phases for RecordedPhases {
 
     fn server_error_fields(&mut self, fields: &ErrorFields) {
         if let Some(front) = self.pending.front_mut() {
-            front.record.error.get_or_insert(ErrorInfo {
-                sqlstate: fields.sqlstate.clone(),
-                message: fields.message.clone(),
-                position: fields.position,
-                detail: fields.detail.clone(),
-                hint: fields.hint.clone(),
-                context: fields.context.clone(),
-            });
+            front.record.error.get_or_insert_with(|| error_info(fields));
         }
         self.inner.server_error_fields(fields);
     }

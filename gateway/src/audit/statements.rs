@@ -5,7 +5,7 @@
 //! request finishes its text is split with PostgreSQL's own parser to name each one.
 //! A single statement costs nothing more than moving its result out and back.
 
-use super::record::{ErrorInfo, StatementRecord};
+use super::record::{ErrorInfo, NoticeInfo, StatementRecord};
 
 /// What one completed statement of a simple Query returned.
 #[derive(Debug, Default)]
@@ -15,6 +15,8 @@ pub(super) struct Outcome {
     result_rows: Vec<Vec<Option<String>>>,
     copy_data: Vec<String>,
     copy_in_data: Vec<String>,
+    notices: Vec<NoticeInfo>,
+    notices_truncated: bool,
     truncated: bool,
     command_tag: Option<String>,
     rows: Option<u64>,
@@ -31,6 +33,8 @@ impl Outcome {
             result_rows: std::mem::take(&mut record.result_rows),
             copy_data: std::mem::take(&mut record.copy_data),
             copy_in_data: std::mem::take(&mut record.copy_in_data),
+            notices: std::mem::take(&mut record.notices),
+            notices_truncated: std::mem::take(&mut record.notices_truncated),
             truncated: std::mem::take(&mut record.truncated),
             command_tag: record.command_tag.take(),
             rows: record.rows.take(),
@@ -50,6 +54,8 @@ impl Outcome {
         record.result_rows = self.result_rows;
         record.copy_data = self.copy_data;
         record.copy_in_data = self.copy_in_data;
+        record.notices = self.notices;
+        record.notices_truncated = self.notices_truncated;
         record.truncated = self.truncated;
         record.command_tag = self.command_tag;
         record.rows = self.rows;
@@ -155,6 +161,9 @@ fn joined(mut record: StatementRecord, outcomes: Vec<Outcome>) -> StatementRecor
         }
         record.result_rows.extend(outcome.result_rows);
         record.copy_data.extend(outcome.copy_data);
+        record.copy_in_data.extend(outcome.copy_in_data);
+        record.notices.extend(outcome.notices);
+        record.notices_truncated |= outcome.notices_truncated;
         record.truncated |= outcome.truncated;
         if let Some(tag) = outcome.command_tag {
             record.command_tag = Some(match record.command_tag.take() {

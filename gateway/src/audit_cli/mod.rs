@@ -420,12 +420,31 @@ fn requests(statements: &[StatementRecord]) -> Vec<&str> {
         .collect()
 }
 
-/// A statement's result as psql prints it (`verbose`: errors with their SQLSTATE, as
+/// A statement's notices and result as psql prints them (`verbose`: with SQLSTATEs, as
 /// `\set VERBOSITY verbose` does), with the recording's truncation marked; `sent` is
 /// the text the client sent (see [`requests`]). A simple query of several statements
 /// recorded before they were recorded one by one has its tags joined with `; `: each
 /// is printed on its line, and its rows in one table.
 fn result(s: &StatementRecord, sent: &str, verbose: bool) -> String {
+    notices(s, sent, verbose) + &outcome(s, sent, verbose)
+}
+
+/// The notices the statement drew, as psql prints them when they arrive: before its
+/// result (`verbose`: with their SQLSTATE and CONTEXT).
+fn notices(s: &StatementRecord, sent: &str, verbose: bool) -> String {
+    let mut out = String::new();
+    for notice in &s.notices {
+        let code = verbose.then_some(notice.fields.sqlstate.as_str());
+        out.push_str(&psql::notice(notice, sent, code, verbose));
+    }
+    if s.notices_truncated {
+        out.push_str("(more notices not kept: the recording's caps)\n");
+    }
+    out
+}
+
+/// The result, or the error, without the notices.
+fn outcome(s: &StatementRecord, sent: &str, verbose: bool) -> String {
     if let Some(error) = &s.error {
         return match (error.sqlstate.as_str(), verbose) {
             // Skipped by the server after an earlier error: the client saw nothing.
@@ -679,6 +698,8 @@ mod tests {
             request_text: None,
             parameters: Vec::new(),
             parameters_truncated: false,
+            notices: Vec::new(),
+            notices_truncated: false,
         }
     }
 
@@ -803,6 +824,33 @@ mod tests {
             "1\tx\n\\x5047434f5059\n\\.\n\
              (truncated: the recording keeps the first 2 data messages the client sent)\n"
         );
+    }
+
+    #[test]
+    fn notices_print_before_the_result_as_psql_prints_them() {
+        let mut r = record(Some("DROP TABLE"), None);
+        r.notices = vec![crate::audit::NoticeInfo {
+            severity: "NOTICE".into(),
+            fields: crate::audit::ErrorInfo {
+                sqlstate: "00000".into(),
+                message: "table \"t\" does not exist, skipping".into(),
+                hint: Some("a hint".into()),
+                context: Some("a context".into()),
+                ..Default::default()
+            },
+        }];
+        let sent = "DROP TABLE IF EXISTS t";
+        assert_eq!(
+            result(&r, sent, false),
+            "NOTICE:  table \"t\" does not exist, skipping\nHINT:  a hint\nDROP TABLE\n"
+        );
+        assert_eq!(
+            result(&r, sent, true),
+            "NOTICE:  00000: table \"t\" does not exist, skipping\nHINT:  a hint\n\
+             CONTEXT:  a context\nDROP TABLE\n"
+        );
+        r.notices_truncated = true;
+        assert!(result(&r, sent, false).contains("(more notices not kept"));
     }
 
     #[test]

@@ -3,10 +3,10 @@
 //! the widest value, numbers right-aligned, multi-line values continued with `+`, NULL as
 //! nothing, then `(N rows)` and an empty line. Errors at its default verbosity: the
 //! message, the statement's line with a caret under the error's position, then DETAIL,
-//! HINT and CONTEXT. Byte for byte what psql 15 prints (checked against a real psql,
+//! HINT and CONTEXT; notices the same under their own severity, without CONTEXT. Byte for byte what psql 15 prints (checked against a real psql,
 //! see the tests here and the replay test of the e2e crate).
 
-use crate::audit::ErrorInfo;
+use crate::audit::{ErrorInfo, NoticeInfo};
 
 /// How a column's values are aligned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +29,34 @@ pub fn align_for(type_oid: Option<u32>) -> Align {
 /// An error as psql prints it for `statement` (`sqlstate`: as `\set VERBOSITY verbose`
 /// shows it, before the message).
 pub fn error(error: &ErrorInfo, statement: &str, sqlstate: Option<&str>) -> String {
-    let mut out = String::from("ERROR:  ");
+    report("ERROR", error, statement, sqlstate, true)
+}
+
+/// A notice as psql prints it (severity first: `NOTICE`, `WARNING`...). Its CONTEXT
+/// only when `context` (psql's default `SHOW_CONTEXT` shows it for errors alone).
+pub fn notice(
+    notice: &NoticeInfo,
+    statement: &str,
+    sqlstate: Option<&str>,
+    context: bool,
+) -> String {
+    report(
+        &notice.severity,
+        &notice.fields,
+        statement,
+        sqlstate,
+        context,
+    )
+}
+
+fn report(
+    severity: &str,
+    error: &ErrorInfo,
+    statement: &str,
+    sqlstate: Option<&str>,
+    context: bool,
+) -> String {
+    let mut out = format!("{severity}:  ");
     if let Some(code) = sqlstate {
         out.push_str(code);
         out.push_str(": ");
@@ -39,10 +66,11 @@ pub fn error(error: &ErrorInfo, statement: &str, sqlstate: Option<&str>) -> Stri
     if let Some(position) = error.position {
         out.push_str(&error_position(statement, position));
     }
+    let context = if context { &error.context } else { &None };
     for (label, value) in [
         ("DETAIL", &error.detail),
         ("HINT", &error.hint),
-        ("CONTEXT", &error.context),
+        ("CONTEXT", context),
     ] {
         if let Some(value) = value {
             out.push_str(&format!("{label}:  {value}\n"));

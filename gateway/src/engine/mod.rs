@@ -168,6 +168,8 @@ pub struct Engine {
     rewrite_rows: bool,
     /// Whether the phases rewrite server texts (errors, notices, notifications).
     rewrite_text: bool,
+    /// Whether the phases want each notice as the client sees it.
+    watch_notices: bool,
     statements: HashMap<String, Statement>,
     /// Total text of `statements`.
     statement_bytes: usize,
@@ -192,6 +194,7 @@ impl Engine {
         Self {
             rewrite_rows: phases.rewrites_rows(),
             rewrite_text: phases.rewrites_server_text(),
+            watch_notices: phases.wants_notices(),
             phases,
             statements: HashMap::new(),
             statement_bytes: 0,

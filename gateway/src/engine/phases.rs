@@ -173,6 +173,15 @@ pub trait Phases: Send {
         None
     }
 
+    /// Whether `notice` wants the server's notices; asked once per session.
+    fn wants_notices(&self) -> bool {
+        false
+    }
+
+    /// A NoticeResponse (NOTICE, WARNING, INFO...) on its way to the client, as
+    /// the client will see it (after any rewrite).
+    fn notice(&mut self, _fields: &ErrorFields) {}
+
     /// A statement finished with this command tag (e.g. `SELECT 3`).
     fn command_complete(&mut self, _tag: &str) {}
 

@@ -187,7 +187,13 @@ impl Engine {
                 }
             }
             be::NOTICE_RESPONSE => {
-                if let Some(rewritten) = self.rewrite_notice(header.tag, body)? {
+                let rewritten = self.rewrite_notice(header.tag, body)?;
+                if self.watch_notices {
+                    let seen = rewritten.as_ref().map_or(body, |message| &message[5..]);
+                    let fields = be::decode_error_fields(seen).map_err(lost_track)?;
+                    self.phases.notice(&fields);
+                }
+                if let Some(rewritten) = rewritten {
                     s.replace(header, rewritten.freeze());
                     return Ok(());
                 }
@@ -396,7 +402,8 @@ impl Engine {
             be::DATA_ROW => self.rewrite_rows && self.phases.wants_next_row(),
             be::COPY_DATA => self.copy == CopyMode::Out && self.phases.rewrites_copy_data(),
             be::FUNCTION_CALL_RESPONSE => self.phases.wants_function_results(),
-            be::NOTICE_RESPONSE | be::NOTIFICATION => self.rewrite_text,
+            be::NOTICE_RESPONSE => self.rewrite_text || self.watch_notices,
+            be::NOTIFICATION => self.rewrite_text,
             _ => false,
         }
     }

@@ -6,7 +6,7 @@ use bytes::{BufMut, BytesMut};
 use postgres_protocol::message::frontend as fe;
 
 use super::*;
-use crate::protocol::{backend::GatewayError, frame::peek_header};
+use crate::protocol::{backend::GatewayError, frame::peek_header, server_messages::ErrorFields};
 
 /// Refuses statements containing `/*refuse*/` (at Query or Parse) and
 /// Executes of statements containing `/*refuse-execute*/`; rewrites text
@@ -16,10 +16,15 @@ struct MarkerPhases {
     rewrite: bool,
     seen_columns: Vec<usize>,
     copied_in: CopiedIn,
+    /// The notices' messages, as the phase was given them.
+    notices: Log<String>,
 }
 
+/// What a phase was given, in order, for the test to read.
+type Log<T> = std::sync::Arc<std::sync::Mutex<Vec<T>>>;
+
 /// What `copied_in` was given, in order.
-type CopiedIn = std::sync::Arc<std::sync::Mutex<Vec<Option<Vec<u8>>>>>;
+type CopiedIn = Log<Option<Vec<u8>>>;
 
 fn refusal(text: &str) -> Verdict {
     Verdict::Refuse(GatewayError::error(
@@ -88,6 +93,15 @@ impl Phases for MarkerPhases {
         self.rewrite && length <= 8
     }
 
+    fn wants_notices(&self) -> bool {
+        self.rewrite
+    }
+
+    fn notice(&mut self, fields: &ErrorFields) {
+        let mut log = self.notices.lock().expect("not poisoned");
+        log.push(fields.message.clone());
+    }
+
     fn copied_in(&mut self, data: Option<&[u8]>) {
         let mut log = self.copied_in.lock().expect("not poisoned");
         log.push(data.map(<[u8]>::to_vec));
@@ -108,20 +122,24 @@ struct Harness {
     client: StreamBuf,
     server: StreamBuf,
     copied_in: CopiedIn,
+    notices: Log<String>,
 }
 
 impl Harness {
     fn new(rewrite: bool) -> Self {
         let copied_in = CopiedIn::default();
+        let notices = Log::default();
         Self {
             engine: Engine::new(Box::new(MarkerPhases {
                 rewrite,
                 seen_columns: Vec::new(),
                 copied_in: copied_in.clone(),
+                notices: notices.clone(),
             })),
             client: StreamBuf::default(),
             server: StreamBuf::default(),
             copied_in,
+            notices,
         }
     }
 
@@ -648,6 +666,9 @@ fn copy_rows_errors_notices_and_notifications_pass_through_the_phases() {
         b"SNOTICE\0VNOTICE\0C00000\0Mthe masked is out\0\0"
     );
     assert_eq!(got[1].1, b"\0\0\0\x07chan\0payload masked\0");
+    // The phase saw the notice as the client did: rewritten.
+    let notices = h.notices.lock().expect("not poisoned").clone();
+    assert_eq!(notices, ["the masked is out"]);
     assert_eq!(
         got[2].1,
         b"SERROR\0VERROR\0C23514\0Mno\0DFailing row contains (masked).\0\0"
