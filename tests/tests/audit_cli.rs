@@ -74,6 +74,7 @@ fn statement(id: &str, text: &str, at_us: i64) -> StatementRecord {
         parameters_truncated: false,
         notices: Vec::new(),
         notices_truncated: false,
+        notifications: Vec::new(),
     }
 }
 

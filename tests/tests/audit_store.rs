@@ -68,6 +68,7 @@ fn statement(id: &str, n: i64, decision: &str, at_us: i64, payload_bytes: usize)
         parameters_truncated: false,
         notices: Vec::new(),
         notices_truncated: false,
+        notifications: Vec::new(),
     })
 }
 

@@ -369,6 +369,44 @@ fn data_a_client_uploads_with_copy_from_stdin_is_recorded() {
 }
 
 #[test]
+fn a_notification_that_comes_while_idle_is_recorded_with_the_next_statement() {
+    let s = start("");
+    // The notifier reaches the server over its Unix socket, never intercepted.
+    let notifier = s.pg.socket_conninfo("postgres");
+    let script = format!(
+        "import sys, time, psycopg\n\
+         with psycopg.connect(sys.argv[1], autocommit=True) as c:\n\
+         \x20   c.execute('LISTEN jobs')\n\
+         \x20   with psycopg.connect('{notifier}', autocommit=True) as other:\n\
+         \x20       other.execute(\"NOTIFY jobs, 'while idle'\")\n\
+         \x20   time.sleep(0.5)\n\
+         \x20   c.execute('SELECT 1 AS after')\n\
+         \x20   print([n.payload for n in c.notifies(timeout=0, stop_after=1)])\n"
+    );
+    let out = run_psycopg(&s, "idle_notify.py", &script);
+    out.expect_success("psycopg");
+    assert!(out.stdout.contains("['while idle']"), "{out}");
+    let all = statements(&store_path(&s));
+    let after = all
+        .iter()
+        .find(|r| r.text == "SELECT 1 AS after")
+        .unwrap_or_else(|| panic!("recorded: {all:#?}"));
+    let got: Vec<(&str, &str)> = after
+        .notifications
+        .iter()
+        .map(|n| (n.channel.as_str(), n.payload.as_str()))
+        .collect();
+    assert_eq!(got, [("jobs", "while idle")], "{after:?}");
+    assert!(after.notifications[0].pid > 0);
+    let listen = all
+        .iter()
+        .find(|r| r.text == "LISTEN jobs")
+        .expect("recorded");
+    assert!(listen.notifications.is_empty());
+    s.finish();
+}
+
+#[test]
 fn fast_path_calls_are_recorded_with_their_arguments_and_results() {
     require_root();
     // The default test policy allows everything, fast-path calls included.

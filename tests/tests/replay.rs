@@ -1,7 +1,7 @@
 //! `cordon sessions replay` against what psql itself printed: a real psql session
 //! through the daemon (rows with text and numeric columns and NULLs, an empty result,
 //! a command tag, errors with their caret line and DETAIL, a refused statement, the data
-//! of a COPY TO STDOUT, a NOTICE and a WARNING, queries of several statements, one of
+//! of a COPY TO STDOUT, a NOTICE, a WARNING and a notification, queries of several statements, one of
 //! them failing), then
 //! the replay of its record, which must be the same text apart from the prompts.
 //! Paced replays wait the recorded gaps.
@@ -26,6 +26,12 @@ name = "agents-shop"
 groups = ["agents"]
 actions = ["read", "insert", "ddl"]
 objects = ["public.*"]
+
+[[allow]]
+name = "agents-notify"
+groups = ["agents"]
+actions = ["utility"]
+objects = ["*"]
 "#;
 
 /// What the agent runs, one `-c` each (one simple Query each, in one session).
@@ -43,6 +49,9 @@ const STATEMENTS: &[&str] = &[
     // Notices: psql prints them as they arrive, before the result.
     "DROP TABLE IF EXISTS nosuch",
     "COMMIT",
+    // A notification: psql prints it after the statement's result.
+    "LISTEN jobs",
+    "NOTIFY jobs, 'done'",
     // One query of several statements: psql prints each result.
     "SELECT 1 AS one; SELECT 'two' AS two;",
     // ... and stops at the first that fails (the caret counts in the whole query).
@@ -110,6 +119,7 @@ fn replay_prints_what_psql_printed() {
         "HINT:  Identity \"agent\" may: ",
         "NOTICE:  table \"nosuch\" does not exist, skipping\nDROP TABLE\n",
         "WARNING:  there is no transaction in progress\nCOMMIT\n",
+        "NOTIFY\nAsynchronous notification \"jobs\" with payload \"done\" received",
     ] {
         assert!(printed.contains(expected), "{expected:?} in:\n{printed}");
     }

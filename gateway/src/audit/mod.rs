@@ -32,7 +32,9 @@ mod tests;
 pub use chain::{CheckpointHead, Head};
 pub use ops::export_line;
 pub use postgres::PostgresStore;
-pub use record::{ErrorInfo, Event, NoticeInfo, SessionClosed, SessionOpened, StatementRecord};
+pub use record::{
+    ErrorInfo, Event, NoticeInfo, NotificationInfo, SessionClosed, SessionOpened, StatementRecord,
+};
 pub use sqlite::SqliteStore;
 pub use store::{AuditStore, SessionDetail, SessionFilter, SessionSummary, StoreError};
 pub use verify::{Problem, ProblemKind, VerifyReport};

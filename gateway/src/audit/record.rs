@@ -55,6 +55,15 @@ pub struct NoticeInfo {
     pub fields: ErrorInfo,
 }
 
+/// An asynchronous notification (`LISTEN`/`NOTIFY`) the client received, as it saw it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotificationInfo {
+    /// The notifying server process.
+    pub pid: i32,
+    pub channel: String,
+    pub payload: String,
+}
+
 /// One statement: what was asked, what was decided, and what came back.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatementRecord {
@@ -108,9 +117,13 @@ pub struct StatementRecord {
     /// The notices the server sent while it ran (after masking), up to the caps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<NoticeInfo>,
-    /// Set when `notices` stops short of what was sent.
+    /// Set when `notices` (or `notifications`) stops short of what was sent.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub notices_truncated: bool,
+    /// The notifications the client received while it ran, or while the session was
+    /// idle before it (psql shows those after it too), up to the caps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<NotificationInfo>,
 }
 
 /// The session ended.

@@ -14,7 +14,9 @@ use bytes::BytesMut;
 
 use super::{
     bound::{self, BoundPortals},
-    record::{ErrorInfo, NoticeInfo, SessionClosed, SessionOpened, StatementRecord},
+    record::{
+        ErrorInfo, NoticeInfo, NotificationInfo, SessionClosed, SessionOpened, StatementRecord,
+    },
     statements::{self, Outcome},
     writer::{Durable, SessionChain, Writer},
     Event,
@@ -42,7 +44,7 @@ pub struct Caps {
 struct Pending {
     record: StatementRecord,
     kept_bytes: usize,
-    /// The bytes of the notices kept (they have caps of their own).
+    /// The bytes of the notices and notifications kept (caps of their own).
     notice_bytes: usize,
     /// A simple Query: the results of its statements completed so far (it is
     /// recorded as one record per statement).
@@ -65,6 +67,20 @@ impl Pending {
             return false;
         }
         self.kept_bytes += size;
+        true
+    }
+
+    /// Whether one more notice or notification of `size` bytes fits the caps (counted
+    /// if so, apart from the result's rows). The first that does not ends the keeping,
+    /// marked `notices_truncated`.
+    fn room_for_message(&mut self, size: usize, caps: Caps) -> bool {
+        let record = &mut self.record;
+        let kept = record.notices.len() + record.notifications.len();
+        if record.notices_truncated || kept >= caps.rows || self.notice_bytes + size > caps.bytes {
+            record.notices_truncated = true;
+            return false;
+        }
+        self.notice_bytes += size;
         true
     }
 
@@ -91,6 +107,10 @@ pub struct RecordedPhases {
     bound: BoundPortals,
     /// The COPY being answered (TO STDOUT or FROM STDIN) is in binary format.
     copy_binary: bool,
+    /// Notifications that came while no request was answered, for the next record
+    /// (at most `max_rows`; `idle_overflowed` when more came).
+    idle_notifications: Vec<NotificationInfo>,
+    idle_overflowed: bool,
 }
 
 /// A session id unique across restarts: the daemon's start time and its
@@ -124,6 +144,8 @@ impl RecordedPhases {
             column_types: Vec::new(),
             bound: BoundPortals::default(),
             copy_binary: false,
+            idle_notifications: Vec::new(),
+            idle_overflowed: false,
         }
     }
 
@@ -160,12 +182,31 @@ impl RecordedPhases {
                 parameters_truncated: false,
                 notices: Vec::new(),
                 notices_truncated: false,
+                notifications: Vec::new(),
             },
             kept_bytes: 0,
             notice_bytes: 0,
             outcomes: None,
             result_binary: false,
         });
+        if !self.idle_notifications.is_empty() || self.idle_overflowed {
+            self.take_idle_notifications();
+        }
+    }
+
+    /// The notifications that came while the session was idle go with the record just
+    /// started, within its caps.
+    fn take_idle_notifications(&mut self) {
+        let Some(pending) = self.pending.back_mut() else {
+            return;
+        };
+        for notification in self.idle_notifications.drain(..) {
+            let size = notification.channel.len() + notification.payload.len();
+            if pending.room_for_message(size, self.caps) {
+                pending.record.notifications.push(notification);
+            }
+        }
+        pending.record.notices_truncated |= std::mem::take(&mut self.idle_overflowed);
     }
 
     fn note_verdict(&mut self, request: &Request<'_>, verdict: &Verdict) {
@@ -479,21 +520,36 @@ impl Phases for RecordedPhases {
                     .flat_map(|t| t.as_ref())
                     .map(String::len)
                     .sum::<usize>();
-            let record = &mut front.record;
-            if record.notices_truncated
-                || record.notices.len() >= self.caps.rows
-                || front.notice_bytes + size > self.caps.bytes
-            {
-                record.notices_truncated = true;
-            } else {
-                front.notice_bytes += size;
-                record.notices.push(NoticeInfo {
+            if front.room_for_message(size, self.caps) {
+                front.record.notices.push(NoticeInfo {
                     severity: fields.severity.clone(),
                     fields: error_info(fields),
                 });
             }
         }
         self.inner.notice(fields);
+    }
+
+    /// Kept like notices; one that comes while the session is idle goes with the next
+    /// statement (psql prints it after that one's result).
+    fn notification(&mut self, pid: i32, channel: &str, payload: &str) {
+        let notification = NotificationInfo {
+            pid,
+            channel: channel.to_owned(),
+            payload: payload.to_owned(),
+        };
+        match self.pending.front_mut() {
+            Some(front) => {
+                if front.room_for_message(channel.len() + payload.len(), self.caps) {
+                    front.record.notifications.push(notification);
+                }
+            }
+            None if self.idle_notifications.len() < self.caps.rows => {
+                self.idle_notifications.push(notification);
+            }
+            None => self.idle_overflowed = true,
+        }
+        self.inner.notification(pid, channel, payload);
     }
 
     fn server_error(&mut self, sqlstate: &str, message: &str) {

@@ -5,7 +5,7 @@
 //! request finishes its text is split with PostgreSQL's own parser to name each one.
 //! A single statement costs nothing more than moving its result out and back.
 
-use super::record::{ErrorInfo, NoticeInfo, StatementRecord};
+use super::record::{ErrorInfo, NoticeInfo, NotificationInfo, StatementRecord};
 
 /// What one completed statement of a simple Query returned.
 #[derive(Debug, Default)]
@@ -17,6 +17,7 @@ pub(super) struct Outcome {
     copy_in_data: Vec<String>,
     notices: Vec<NoticeInfo>,
     notices_truncated: bool,
+    notifications: Vec<NotificationInfo>,
     truncated: bool,
     command_tag: Option<String>,
     rows: Option<u64>,
@@ -35,6 +36,7 @@ impl Outcome {
             copy_in_data: std::mem::take(&mut record.copy_in_data),
             notices: std::mem::take(&mut record.notices),
             notices_truncated: std::mem::take(&mut record.notices_truncated),
+            notifications: std::mem::take(&mut record.notifications),
             truncated: std::mem::take(&mut record.truncated),
             command_tag: record.command_tag.take(),
             rows: record.rows.take(),
@@ -48,14 +50,20 @@ impl Outcome {
         outcome
     }
 
+    /// Puts the result back into `record`. Notices and notifications that came after
+    /// the statement's completion (a notification is sent at commit, after it) and are
+    /// in `record` already stay, after this statement's own.
     fn put(self, record: &mut StatementRecord) {
+        let later_notices = std::mem::replace(&mut record.notices, self.notices);
+        record.notices.extend(later_notices);
+        let later_notifications = std::mem::replace(&mut record.notifications, self.notifications);
+        record.notifications.extend(later_notifications);
+        record.notices_truncated |= self.notices_truncated;
         record.columns = self.columns;
         record.column_types = self.column_types;
         record.result_rows = self.result_rows;
         record.copy_data = self.copy_data;
         record.copy_in_data = self.copy_in_data;
-        record.notices = self.notices;
-        record.notices_truncated = self.notices_truncated;
         record.truncated = self.truncated;
         record.command_tag = self.command_tag;
         record.rows = self.rows;
@@ -141,6 +149,13 @@ pub(super) fn records(
         }
         out.push(r);
     }
+    // What came after the last completion of a query that did not fail (a
+    // notification sent at commit) goes with its last statement.
+    if let (Some(partial), Some(last)) = (partial, out.last_mut()) {
+        last.notices.extend(partial.notices);
+        last.notifications.extend(partial.notifications);
+        last.notices_truncated |= partial.notices_truncated;
+    }
     out
 }
 
@@ -164,6 +179,7 @@ fn joined(mut record: StatementRecord, outcomes: Vec<Outcome>) -> StatementRecor
         record.copy_in_data.extend(outcome.copy_in_data);
         record.notices.extend(outcome.notices);
         record.notices_truncated |= outcome.notices_truncated;
+        record.notifications.extend(outcome.notifications);
         record.truncated |= outcome.truncated;
         if let Some(tag) = outcome.command_tag {
             record.command_tag = Some(match record.command_tag.take() {

@@ -420,13 +420,31 @@ fn requests(statements: &[StatementRecord]) -> Vec<&str> {
         .collect()
 }
 
-/// A statement's notices and result as psql prints them (`verbose`: with SQLSTATEs, as
+/// A statement's notices, result and notifications as psql prints them (`verbose`: with SQLSTATEs, as
 /// `\set VERBOSITY verbose` does), with the recording's truncation marked; `sent` is
 /// the text the client sent (see [`requests`]). A simple query of several statements
 /// recorded before they were recorded one by one has its tags joined with `; `: each
 /// is printed on its line, and its rows in one table.
 fn result(s: &StatementRecord, sent: &str, verbose: bool) -> String {
-    notices(s, sent, verbose) + &outcome(s, sent, verbose)
+    notices(s, sent, verbose) + &outcome(s, sent, verbose) + &notifications(s)
+}
+
+/// The notifications the client received with the statement, as psql prints them
+/// after its result.
+fn notifications(s: &StatementRecord) -> String {
+    let mut out = String::new();
+    for n in &s.notifications {
+        let with = if n.payload.is_empty() {
+            String::new()
+        } else {
+            format!(" with payload \"{}\"", n.payload)
+        };
+        out.push_str(&format!(
+            "Asynchronous notification \"{}\"{with} received from server process with PID {}.\n",
+            n.channel, n.pid
+        ));
+    }
+    out
 }
 
 /// The notices the statement drew, as psql prints them when they arrive: before its
@@ -700,6 +718,7 @@ mod tests {
             parameters_truncated: false,
             notices: Vec::new(),
             notices_truncated: false,
+            notifications: Vec::new(),
         }
     }
 
@@ -851,6 +870,23 @@ mod tests {
         );
         r.notices_truncated = true;
         assert!(result(&r, sent, false).contains("(more notices not kept"));
+    }
+
+    #[test]
+    fn notifications_print_after_the_result_as_psql_prints_them() {
+        let mut r = record(Some("NOTIFY"), None);
+        let notification = |payload: &str| crate::audit::NotificationInfo {
+            pid: 4242,
+            channel: "jobs".into(),
+            payload: payload.into(),
+        };
+        r.notifications = vec![notification("done"), notification("")];
+        assert_eq!(
+            result(&r, "NOTIFY jobs, 'done'", false),
+            "NOTIFY\n\
+             Asynchronous notification \"jobs\" with payload \"done\" received from server process with PID 4242.\n\
+             Asynchronous notification \"jobs\" received from server process with PID 4242.\n"
+        );
     }
 
     #[test]

@@ -168,7 +168,7 @@ pub struct Engine {
     rewrite_rows: bool,
     /// Whether the phases rewrite server texts (errors, notices, notifications).
     rewrite_text: bool,
-    /// Whether the phases want each notice as the client sees it.
+    /// Whether the phases want each notice and notification as the client sees it.
     watch_notices: bool,
     statements: HashMap<String, Statement>,
     /// Total text of `statements`.

@@ -173,7 +173,8 @@ pub trait Phases: Send {
         None
     }
 
-    /// Whether `notice` wants the server's notices; asked once per session.
+    /// Whether `notice` and `notification` want the server's notices and
+    /// notifications; asked once per session.
     fn wants_notices(&self) -> bool {
         false
     }
@@ -181,6 +182,11 @@ pub trait Phases: Send {
     /// A NoticeResponse (NOTICE, WARNING, INFO...) on its way to the client, as
     /// the client will see it (after any rewrite).
     fn notice(&mut self, _fields: &ErrorFields) {}
+
+    /// A NotificationResponse (`LISTEN`/`NOTIFY`) on its way to the client, as the
+    /// client will see it: the notifying backend's PID, the channel, the payload.
+    /// It may come while no request is being answered.
+    fn notification(&mut self, _pid: i32, _channel: &str, _payload: &str) {}
 
     /// A statement finished with this command tag (e.g. `SELECT 3`).
     fn command_complete(&mut self, _tag: &str) {}

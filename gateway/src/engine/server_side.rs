@@ -200,15 +200,25 @@ impl Engine {
             }
             be::NOTIFICATION => {
                 let phases = &mut self.phases;
-                let rewritten = be::rewrite_notification(body, |payload, text| {
-                    let source = if payload {
-                        ServerText::NotificationPayload
-                    } else {
-                        ServerText::NotificationChannel
-                    };
-                    phases.rewrite_server_text(source, text)
-                })
-                .map_err(lost_track)?;
+                let rewritten = if self.rewrite_text {
+                    be::rewrite_notification(body, |payload, text| {
+                        let source = if payload {
+                            ServerText::NotificationPayload
+                        } else {
+                            ServerText::NotificationChannel
+                        };
+                        phases.rewrite_server_text(source, text)
+                    })
+                    .map_err(lost_track)?
+                } else {
+                    None
+                };
+                if self.watch_notices {
+                    let seen = rewritten.as_ref().map_or(body, |message| &message[5..]);
+                    let (pid, channel, payload) =
+                        be::decode_notification(seen).map_err(lost_track)?;
+                    self.phases.notification(pid, channel, payload);
+                }
                 if let Some(rewritten) = rewritten {
                     s.replace(header, rewritten.freeze());
                     return Ok(());
@@ -402,8 +412,7 @@ impl Engine {
             be::DATA_ROW => self.rewrite_rows && self.phases.wants_next_row(),
             be::COPY_DATA => self.copy == CopyMode::Out && self.phases.rewrites_copy_data(),
             be::FUNCTION_CALL_RESPONSE => self.phases.wants_function_results(),
-            be::NOTICE_RESPONSE => self.rewrite_text || self.watch_notices,
-            be::NOTIFICATION => self.rewrite_text,
+            be::NOTICE_RESPONSE | be::NOTIFICATION => self.rewrite_text || self.watch_notices,
             _ => false,
         }
     }

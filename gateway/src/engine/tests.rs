@@ -16,7 +16,7 @@ struct MarkerPhases {
     rewrite: bool,
     seen_columns: Vec<usize>,
     copied_in: CopiedIn,
-    /// The notices' messages, as the phase was given them.
+    /// The notices' messages and the notifications, as the phase was given them.
     notices: Log<String>,
 }
 
@@ -100,6 +100,11 @@ impl Phases for MarkerPhases {
     fn notice(&mut self, fields: &ErrorFields) {
         let mut log = self.notices.lock().expect("not poisoned");
         log.push(fields.message.clone());
+    }
+
+    fn notification(&mut self, _pid: i32, channel: &str, payload: &str) {
+        let mut log = self.notices.lock().expect("not poisoned");
+        log.push(format!("{channel}: {payload}"));
     }
 
     fn copied_in(&mut self, data: Option<&[u8]>) {
@@ -666,9 +671,9 @@ fn copy_rows_errors_notices_and_notifications_pass_through_the_phases() {
         b"SNOTICE\0VNOTICE\0C00000\0Mthe masked is out\0\0"
     );
     assert_eq!(got[1].1, b"\0\0\0\x07chan\0payload masked\0");
-    // The phase saw the notice as the client did: rewritten.
+    // The phase saw the notice and the notification as the client did: rewritten.
     let notices = h.notices.lock().expect("not poisoned").clone();
-    assert_eq!(notices, ["the masked is out"]);
+    assert_eq!(notices, ["the masked is out", "chan: payload masked"]);
     assert_eq!(
         got[2].1,
         b"SERROR\0VERROR\0C23514\0Mno\0DFailing row contains (masked).\0\0"

@@ -236,15 +236,21 @@ pub fn rewrite_notice_fields(
 
 /// Re-encodes a NotificationResponse whose channel (`false`) or payload
 /// (`true`) `rewrite` changes; `None` when nothing changed.
-pub fn rewrite_notification(
-    body: &[u8],
-    mut rewrite: impl FnMut(bool, &str) -> Option<String>,
-) -> Result<Option<BytesMut>, Malformed> {
+/// A NotificationResponse: the notifying backend's PID, the channel and the payload.
+pub fn decode_notification(body: &[u8]) -> Result<(i32, &str, &str), Malformed> {
     let mut r = Reader::new(body, "NotificationResponse");
     let pid = r.i32()?;
     let channel = r.cstr()?;
     let payload = r.cstr()?;
     r.finish()?;
+    Ok((pid, channel, payload))
+}
+
+pub fn rewrite_notification(
+    body: &[u8],
+    mut rewrite: impl FnMut(bool, &str) -> Option<String>,
+) -> Result<Option<BytesMut>, Malformed> {
+    let (pid, channel, payload) = decode_notification(body)?;
     let new_channel = rewrite(false, channel);
     let new_payload = rewrite(true, payload);
     if new_channel.is_none() && new_payload.is_none() {

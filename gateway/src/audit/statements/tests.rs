@@ -166,3 +166,37 @@ fn quoted_semicolons_are_one_statement() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].part, None);
 }
+
+/// A notification sent at commit comes after the statement's completion.
+fn notification(payload: &str) -> NotificationInfo {
+    NotificationInfo {
+        pid: 7,
+        channel: "jobs".into(),
+        payload: payload.into(),
+    }
+}
+
+#[test]
+fn what_comes_after_the_last_completion_stays_with_the_last_statement() {
+    // One statement: its own notice, then a notification after its completion.
+    let mut r = request("NOTIFY jobs, 'a'");
+    r.notices.push(NoticeInfo::default());
+    let o = completed(&mut r, "", &[], "NOTIFY", T + 500);
+    r.notifications.push(notification("a"));
+    let out = records(r, vec![o], T + 900);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].notices.len(), 1);
+    assert_eq!(out[0].notifications, [notification("a")]);
+
+    // Several: the last one's.
+    let mut r = request("SELECT 1; NOTIFY jobs, 'b'");
+    let outcomes = vec![
+        completed(&mut r, "?column?", &["1"], "SELECT 1", T + 300),
+        completed(&mut r, "", &[], "NOTIFY", T + 600),
+    ];
+    r.notifications.push(notification("b"));
+    let out = records(r, outcomes, T + 900);
+    assert_eq!(out.len(), 2);
+    assert!(out[0].notifications.is_empty());
+    assert_eq!(out[1].notifications, [notification("b")]);
+}
