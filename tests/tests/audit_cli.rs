@@ -45,6 +45,7 @@ fn closed(id: &str, at_us: i64) -> Event {
         session_id: id.into(),
         at_us,
         reason: "client terminated".into(),
+        notifications: Vec::new(),
     })
 }
 

@@ -71,6 +71,7 @@ fn session(id: &str, n: i64) -> Vec<Event> {
         session_id: id.into(),
         at_us: T0 + (n + 1) * SEC,
         reason: "client terminated".into(),
+        notifications: Vec::new(),
     }));
     events
 }

@@ -369,7 +369,7 @@ fn data_a_client_uploads_with_copy_from_stdin_is_recorded() {
 }
 
 #[test]
-fn a_notification_that_comes_while_idle_is_recorded_with_the_next_statement() {
+fn notifications_that_come_while_idle_are_recorded_with_the_next_statement_or_the_close() {
     let s = start("");
     // The notifier reaches the server over its Unix socket, never intercepted.
     let notifier = s.pg.socket_conninfo("postgres");
@@ -379,9 +379,11 @@ fn a_notification_that_comes_while_idle_is_recorded_with_the_next_statement() {
          \x20   c.execute('LISTEN jobs')\n\
          \x20   with psycopg.connect('{notifier}', autocommit=True) as other:\n\
          \x20       other.execute(\"NOTIFY jobs, 'while idle'\")\n\
-         \x20   time.sleep(0.5)\n\
-         \x20   c.execute('SELECT 1 AS after')\n\
-         \x20   print([n.payload for n in c.notifies(timeout=0, stop_after=1)])\n"
+         \x20       time.sleep(0.5)\n\
+         \x20       c.execute('SELECT 1 AS after')\n\
+         \x20       print([n.payload for n in c.notifies(timeout=0, stop_after=1)])\n\
+         \x20       other.execute(\"NOTIFY jobs, 'before close'\")\n\
+         \x20       time.sleep(0.5)\n"
     );
     let out = run_psycopg(&s, "idle_notify.py", &script);
     out.expect_success("psycopg");
@@ -403,6 +405,26 @@ fn a_notification_that_comes_while_idle_is_recorded_with_the_next_statement() {
         .find(|r| r.text == "LISTEN jobs")
         .expect("recorded");
     assert!(listen.notifications.is_empty());
+    // One after the last statement goes with the session's closing record.
+    let store = settled_sqlite_store(&store_path(&s));
+    let detail = store
+        .session(&after.session_id)
+        .expect("read")
+        .expect("the session");
+    let closed = detail.closed.expect("closed");
+    let at_close: Vec<&str> = closed
+        .notifications
+        .iter()
+        .map(|n| n.payload.as_str())
+        .collect();
+    assert_eq!(at_close, ["before close"]);
+    let show = s.gateway.cordon(&["sessions", "show", &after.session_id]);
+    show.expect_success("sessions show");
+    assert!(
+        show.stdout
+            .contains("Asynchronous notification \"jobs\" with payload \"before close\""),
+        "{show}"
+    );
     s.finish();
 }
 

@@ -132,6 +132,10 @@ pub struct SessionClosed {
     pub session_id: String,
     pub at_us: i64,
     pub reason: String,
+    /// Notifications the client received after its last statement (none is kept with
+    /// a statement for them), up to the caps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notifications: Vec<NotificationInfo>,
 }
 
 /// One record of a session, in the order it happened.

@@ -339,6 +339,7 @@ fn close_abandoned(store: &mut dyn AuditStore) -> Result<(), StoreError> {
                 session_id: s.id,
                 at_us: now,
                 reason: "the gateway stopped while the session was open (killed or crashed)".into(),
+                notifications: Vec::new(),
             })
         })
         .collect();

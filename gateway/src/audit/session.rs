@@ -107,8 +107,8 @@ pub struct RecordedPhases {
     bound: BoundPortals,
     /// The COPY being answered (TO STDOUT or FROM STDIN) is in binary format.
     copy_binary: bool,
-    /// Notifications that came while no request was answered, for the next record
-    /// (at most `max_rows`; `idle_overflowed` when more came).
+    /// Notifications that came while no request was answered, for the next record, or
+    /// the closing one (at most `max_rows`; `idle_overflowed` when more came).
     idle_notifications: Vec<NotificationInfo>,
     idle_overflowed: bool,
 }
@@ -631,6 +631,7 @@ impl Drop for RecordedPhases {
             session_id: self.session_id.clone(),
             at_us: now_us(),
             reason: "session ended".into(),
+            notifications: std::mem::take(&mut self.idle_notifications),
         });
         self.writer.write_later(&mut self.chain, vec![closed]);
     }

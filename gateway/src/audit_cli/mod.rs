@@ -17,7 +17,10 @@ use std::{
 };
 
 use crate::{
-    audit::{self, AuditStore, SessionDetail, SessionFilter, SessionSummary, StatementRecord},
+    audit::{
+        self, AuditStore, NotificationInfo, SessionDetail, SessionFilter, SessionSummary,
+        StatementRecord,
+    },
     cli::{AuditCommand, FilterArgs, SessionsCommand, StoreArgs},
     config::{Config, ConfigError, RecordingStore},
 };
@@ -302,6 +305,9 @@ fn describe(id: &str, detail: &SessionDetail) -> String {
         Some(c) => {
             field("closed", time::format_time_ms(c.at_us));
             field("reason", c.reason.clone());
+            for n in &c.notifications {
+                field("notification", notification_line(n));
+            }
         }
         None => field("closed", "(still open, or not recorded)".into()),
     }
@@ -434,17 +440,23 @@ fn result(s: &StatementRecord, sent: &str, verbose: bool) -> String {
 fn notifications(s: &StatementRecord) -> String {
     let mut out = String::new();
     for n in &s.notifications {
-        let with = if n.payload.is_empty() {
-            String::new()
-        } else {
-            format!(" with payload \"{}\"", n.payload)
-        };
-        out.push_str(&format!(
-            "Asynchronous notification \"{}\"{with} received from server process with PID {}.\n",
-            n.channel, n.pid
-        ));
+        out.push_str(&notification_line(n));
+        out.push('\n');
     }
     out
+}
+
+/// psql's line for a notification (without its newline).
+fn notification_line(n: &NotificationInfo) -> String {
+    let with = if n.payload.is_empty() {
+        String::new()
+    } else {
+        format!(" with payload \"{}\"", n.payload)
+    };
+    format!(
+        "Asynchronous notification \"{}\"{with} received from server process with PID {}.",
+        n.channel, n.pid
+    )
 }
 
 /// The notices the statement drew, as psql prints them when they arrive: before its
