@@ -78,6 +78,7 @@ fn closed(id: &str, at_us: i64) -> Event {
         at_us,
         reason: "client terminated".into(),
         notifications: Vec::new(),
+        notifications_truncated: false,
     })
 }
 

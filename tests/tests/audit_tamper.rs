@@ -72,6 +72,7 @@ fn session(id: &str, n: i64) -> Vec<Event> {
         at_us: T0 + (n + 1) * SEC,
         reason: "client terminated".into(),
         notifications: Vec::new(),
+        notifications_truncated: false,
     }));
     events
 }

@@ -136,6 +136,9 @@ pub struct SessionClosed {
     /// a statement for them), up to the caps.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notifications: Vec<NotificationInfo>,
+    /// Set when `notifications` stops short of what the client received.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notifications_truncated: bool,
 }
 
 /// One record of a session, in the order it happened.

@@ -340,6 +340,7 @@ fn close_abandoned(store: &mut dyn AuditStore) -> Result<(), StoreError> {
                 at_us: now,
                 reason: "the gateway stopped while the session was open (killed or crashed)".into(),
                 notifications: Vec::new(),
+                notifications_truncated: false,
             })
         })
         .collect();

@@ -108,7 +108,7 @@ pub struct RecordedPhases {
     /// The COPY being answered (TO STDOUT or FROM STDIN) is in binary format.
     copy_binary: bool,
     /// Notifications that came while no request was answered, for the next record, or
-    /// the closing one (at most `max_rows`; `idle_overflowed` when more came).
+    /// the closing one (within the caps; `idle_overflowed` when more came).
     idle_notifications: Vec<NotificationInfo>,
     idle_overflowed: bool,
 }
@@ -538,16 +538,24 @@ impl Phases for RecordedPhases {
             channel: channel.to_owned(),
             payload: payload.to_owned(),
         };
+        let size = channel.len() + payload.len();
         match self.pending.front_mut() {
             Some(front) => {
-                if front.room_for_message(channel.len() + payload.len(), self.caps) {
+                if front.room_for_message(size, self.caps) {
                     front.record.notifications.push(notification);
                 }
             }
-            None if self.idle_notifications.len() < self.caps.rows => {
-                self.idle_notifications.push(notification);
+            None => {
+                let held: usize = (self.idle_notifications.iter())
+                    .map(|n| n.channel.len() + n.payload.len())
+                    .sum();
+                if self.idle_notifications.len() < self.caps.rows && held + size <= self.caps.bytes
+                {
+                    self.idle_notifications.push(notification);
+                } else {
+                    self.idle_overflowed = true;
+                }
             }
-            None => self.idle_overflowed = true,
         }
         self.inner.notification(pid, channel, payload);
     }
@@ -632,6 +640,7 @@ impl Drop for RecordedPhases {
             at_us: now_us(),
             reason: "session ended".into(),
             notifications: std::mem::take(&mut self.idle_notifications),
+            notifications_truncated: self.idle_overflowed,
         });
         self.writer.write_later(&mut self.chain, vec![closed]);
     }

@@ -308,6 +308,12 @@ fn describe(id: &str, detail: &SessionDetail) -> String {
             for n in &c.notifications {
                 field("notification", notification_line(n));
             }
+            if c.notifications_truncated {
+                field(
+                    "notification",
+                    "(more not kept: the recording's caps)".into(),
+                );
+            }
         }
         None => field("closed", "(still open, or not recorded)".into()),
     }
