@@ -50,15 +50,20 @@ impl Outcome {
         outcome
     }
 
+    /// Adds this outcome's notices and notifications after `record`'s.
+    fn move_messages(&mut self, record: &mut StatementRecord) {
+        record.notices.append(&mut self.notices);
+        record.notifications.append(&mut self.notifications);
+        record.notices_truncated |= self.notices_truncated;
+    }
+
     /// Puts the result back into `record`. Notices and notifications that came after
     /// the statement's completion (a notification is sent at commit, after it) and are
     /// in `record` already stay, after this statement's own.
-    fn put(self, record: &mut StatementRecord) {
-        let later_notices = std::mem::replace(&mut record.notices, self.notices);
-        record.notices.extend(later_notices);
-        let later_notifications = std::mem::replace(&mut record.notifications, self.notifications);
-        record.notifications.extend(later_notifications);
-        record.notices_truncated |= self.notices_truncated;
+    fn put(mut self, record: &mut StatementRecord) {
+        std::mem::swap(&mut self.notices, &mut record.notices);
+        std::mem::swap(&mut self.notifications, &mut record.notifications);
+        self.move_messages(record);
         record.columns = self.columns;
         record.column_types = self.column_types;
         record.result_rows = self.result_rows;
@@ -151,10 +156,8 @@ pub(super) fn records(
     }
     // What came after the last completion of a query that did not fail (a
     // notification sent at commit) goes with its last statement.
-    if let (Some(partial), Some(last)) = (partial, out.last_mut()) {
-        last.notices.extend(partial.notices);
-        last.notifications.extend(partial.notifications);
-        last.notices_truncated |= partial.notices_truncated;
+    if let (Some(mut partial), Some(last)) = (partial, out.last_mut()) {
+        partial.move_messages(last);
     }
     out
 }
@@ -169,7 +172,8 @@ fn has_several_statements(text: &str) -> bool {
 /// every result in one table.
 fn joined(mut record: StatementRecord, outcomes: Vec<Outcome>) -> StatementRecord {
     let partial = Outcome::take(&mut record, 0);
-    for outcome in outcomes.into_iter().chain([partial]) {
+    for mut outcome in outcomes.into_iter().chain([partial]) {
+        outcome.move_messages(&mut record);
         if record.columns.is_empty() {
             record.columns = outcome.columns;
             record.column_types = outcome.column_types;
@@ -177,9 +181,6 @@ fn joined(mut record: StatementRecord, outcomes: Vec<Outcome>) -> StatementRecor
         record.result_rows.extend(outcome.result_rows);
         record.copy_data.extend(outcome.copy_data);
         record.copy_in_data.extend(outcome.copy_in_data);
-        record.notices.extend(outcome.notices);
-        record.notices_truncated |= outcome.notices_truncated;
-        record.notifications.extend(outcome.notifications);
         record.truncated |= outcome.truncated;
         if let Some(tag) = outcome.command_tag {
             record.command_tag = Some(match record.command_tag.take() {

@@ -175,7 +175,7 @@ impl Engine {
                 // Rewritten first, so the phases (a recording) see the
                 // error as the client will.
                 let rewritten = self.rewrite_notice(header.tag, body)?;
-                let seen = rewritten.as_ref().map_or(body, |message| &message[5..]);
+                let seen = as_sent(&rewritten, body);
                 let fields = be::decode_error_fields(seen).map_err(lost_track)?;
                 if let Some(refusal) = self.on_error(&fields) {
                     s.replace(header, refusal.to_bytes());
@@ -189,7 +189,7 @@ impl Engine {
             be::NOTICE_RESPONSE => {
                 let rewritten = self.rewrite_notice(header.tag, body)?;
                 if self.watch_notices {
-                    let seen = rewritten.as_ref().map_or(body, |message| &message[5..]);
+                    let seen = as_sent(&rewritten, body);
                     let fields = be::decode_error_fields(seen).map_err(lost_track)?;
                     self.phases.notice(&fields);
                 }
@@ -214,7 +214,7 @@ impl Engine {
                     None
                 };
                 if self.watch_notices {
-                    let seen = rewritten.as_ref().map_or(body, |message| &message[5..]);
+                    let seen = as_sent(&rewritten, body);
                     let (pid, channel, payload) =
                         be::decode_notification(seen).map_err(lost_track)?;
                     self.phases.notification(pid, channel, payload);
@@ -433,6 +433,11 @@ impl Engine {
         })
         .map_err(lost_track)
     }
+}
+
+/// The body the client will get: the rewritten message's, or else the original.
+fn as_sent<'a>(rewritten: &'a Option<BytesMut>, body: &'a [u8]) -> &'a [u8] {
+    rewritten.as_ref().map_or(body, |message| &message[5..])
 }
 
 /// A CopyData message around `payload`.
