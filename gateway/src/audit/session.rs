@@ -222,8 +222,8 @@ impl RecordedPhases {
                 "-- portal \"{portal}\" of prepared statement \"{}\"",
                 statement.unwrap_or("")
             ),
-            Request::FunctionCall { oid, .. } => {
-                format!("-- fast-path call of function oid {oid}")
+            Request::FunctionCall(call) => {
+                format!("-- fast-path call of function oid {}", call.oid)
             }
         };
         let (decision, error) = match verdict {
@@ -255,15 +255,11 @@ impl RecordedPhases {
                 // Bound (the engine knows the portal), but too many portals ago.
                 None => record.parameters_truncated = statement.is_some(),
             },
-            Request::FunctionCall {
-                arguments,
-                result_binary,
-                ..
-            } => {
-                let kept = bound::kept(arguments, self.caps.bytes);
+            Request::FunctionCall(call) => {
+                let kept = bound::kept(&call.arguments, self.caps.bytes);
                 record.parameters = kept.values;
                 record.parameters_truncated = kept.truncated;
-                pending.result_binary = *result_binary;
+                pending.result_binary = call.result_binary;
             }
             _ => {}
         }

@@ -231,11 +231,7 @@ impl Engine {
             fe::FLUSH => s.pass(header),
             fe::FUNCTION_CALL => {
                 let call = fe::decode_function_call(body).map_err(client_violation)?;
-                let request = Request::FunctionCall {
-                    oid: call.oid,
-                    arguments: call.arguments,
-                    result_binary: call.result_binary,
-                };
+                let request = Request::FunctionCall(call);
                 let verdict = judge(&mut *self.phases, decided, &request);
                 match verdict {
                     Verdict::Allow => {

@@ -8,7 +8,7 @@ use bytes::BytesMut;
 
 use crate::protocol::{
     backend::GatewayError,
-    frontend::Parameters,
+    frontend::{FunctionCall, Parameters},
     server_messages::{ErrorFields, Field},
 };
 
@@ -29,11 +29,7 @@ pub enum Request<'a> {
     },
     /// A fast-path FunctionCall: the function, its arguments, and whether its
     /// result comes back in binary format.
-    FunctionCall {
-        oid: u32,
-        arguments: Parameters<'a>,
-        result_binary: bool,
-    },
+    FunctionCall(FunctionCall<'a>),
 }
 
 /// A decision that needs a human or another system; resolves to Allow or

@@ -226,8 +226,7 @@ impl Engine {
             }
             be::COPY_OUT_RESPONSE | be::COPY_BOTH_RESPONSE => {
                 self.copy = CopyMode::Out;
-                let binary = body.first().is_some_and(|&format| format == 1);
-                self.phases.copy_out(binary);
+                self.phases.copy_out(copy_is_binary(body));
             }
             be::COPY_IN_RESPONSE => {
                 self.copy = CopyMode::In;
@@ -238,8 +237,7 @@ impl Engine {
                         self.expected.remove(1);
                     }
                 }
-                let binary = body.first().is_some_and(|&format| format == 1);
-                self.phases.copy_in(binary);
+                self.phases.copy_in(copy_is_binary(body));
             }
             be::COPY_DATA => {
                 let mut out = Vec::new();
@@ -433,6 +431,11 @@ impl Engine {
         })
         .map_err(lost_track)
     }
+}
+
+/// Whether a CopyIn/CopyOutResponse announces binary data (its overall format byte).
+fn copy_is_binary(body: &[u8]) -> bool {
+    body.first() == Some(&1)
 }
 
 /// The body the client will get: the rewritten message's, or else the original.

@@ -3,7 +3,7 @@
 
 use crate::{
     engine::{PhaseFactory, Phases, Request, SessionFacts, Verdict},
-    protocol::{backend::GatewayError, sqlstate},
+    protocol::{backend::GatewayError, frontend::FunctionCall, sqlstate},
 };
 
 use super::{
@@ -178,7 +178,7 @@ impl Phases for PolicyPhases {
                 ),
                 "Prepare statements with the protocol's Parse (or PREPARE) in this session.".into(),
             )),
-            Request::FunctionCall { oid, .. } => {
+            Request::FunctionCall(FunctionCall { oid, .. }) => {
                 if let Some(rule) = self.rules.allows.iter().find(|r| r.fast_path_calls) {
                     self.allowed_by.push_str(&rule.name);
                     Ok(())
