@@ -150,3 +150,157 @@ fn functions_and_operators_the_database_adds_to_the_search_path_need_grants() {
     );
     s.finish();
 }
+
+/// Large objects by fast path, as libpq does them, and nothing else.
+const FAST_PATH_POLICY: &str = r#"
+[[allow]]
+name = "agents-read-catalog"
+groups = ["agents"]
+actions = ["read"]
+objects = ["pg_catalog.*"]
+
+[[allow]]
+name = "agents-large-objects"
+groups = ["agents"]
+functions = ["lo_creat", "lo_create", "lo_open", "lowrite", "loread", "lo_close"]
+fast_path_calls = true
+"#;
+
+/// Calls server-side `lo_export(argv[3], argv[4])` by OID `argv[2]` with libpq's
+/// fast-path interface (PQfn) on connection `argv[1]`; prints the outcome.
+const PQFN_LO_EXPORT: &str = r#"
+import ctypes, sys
+pq = ctypes.CDLL("libpq.so.5")
+pq.PQconnectdb.restype = ctypes.c_void_p
+pq.PQconnectdb.argtypes = [ctypes.c_char_p]
+pq.PQstatus.argtypes = [ctypes.c_void_p]
+pq.PQerrorMessage.argtypes = [ctypes.c_void_p]
+pq.PQerrorMessage.restype = ctypes.c_char_p
+pq.PQresultStatus.argtypes = [ctypes.c_void_p]
+pq.PQresultErrorMessage.argtypes = [ctypes.c_void_p]
+pq.PQresultErrorMessage.restype = ctypes.c_char_p
+
+class Value(ctypes.Union):
+    _fields_ = [("ptr", ctypes.c_void_p), ("integer", ctypes.c_int)]
+
+class Arg(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_int), ("isint", ctypes.c_int), ("u", Value)]
+
+pq.PQfn.restype = ctypes.c_void_p
+pq.PQfn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int),
+                    ctypes.POINTER(ctypes.c_int), ctypes.c_int, ctypes.POINTER(Arg), ctypes.c_int]
+
+conn = pq.PQconnectdb(sys.argv[1].encode())
+if pq.PQstatus(conn) != 0:
+    sys.exit("connecting failed: " + pq.PQerrorMessage(conn).decode())
+path = sys.argv[4].encode()
+buffer = ctypes.create_string_buffer(path, len(path))
+args = (Arg * 2)()
+args[0].len, args[0].isint, args[0].u.integer = 4, 1, int(sys.argv[3])
+args[1].len, args[1].isint, args[1].u.ptr = len(path), 0, ctypes.cast(buffer, ctypes.c_void_p).value
+result, length = ctypes.c_int(0), ctypes.c_int(0)
+res = pq.PQfn(conn, int(sys.argv[2]), ctypes.byref(result), ctypes.byref(length), 1, args, 2)
+# PGRES_COMMAND_OK is 1
+if pq.PQresultStatus(res) == 1:
+    print("called: result", result.value)
+else:
+    print("failed:", pq.PQresultErrorMessage(res).decode().strip())
+"#;
+
+#[test]
+fn fast_path_calls_are_judged_as_calls_of_the_function_their_oid_names() {
+    require_root();
+    let s = Scenario::builder()
+        .gateway(|b, _| b.policy(FAST_PATH_POLICY))
+        .start();
+    // Were the gateway to let it by, the server would write the file.
+    s.pg.psql_admin(&format!(
+        "GRANT EXECUTE ON FUNCTION pg_catalog.lo_export(oid, text) TO {ROLE}"
+    ));
+    let lo_export_oid =
+        s.pg.psql_admin("SELECT 'pg_catalog.lo_export(oid, text)'::pg_catalog.regprocedure::oid")
+            .trim()
+            .to_owned();
+    let info = s.conninfo("127.0.0.1");
+
+    // libpq's own large-object calls are granted: psql's \lo_import works.
+    let upload = s.gateway.dir().join("upload.txt");
+    std::fs::write(&upload, "large object body").expect("writing the file to import");
+    let import = format!("\\lo_import {}", upload.display());
+    let mut cmd = psql_command(&s.agent, &info, &[&import]);
+    let out = run(&mut cmd, Duration::from_secs(30));
+    out.expect_success("psql \\lo_import");
+    let object = out
+        .stdout
+        .trim()
+        .strip_prefix("lo_import ")
+        .unwrap_or_else(|| panic!("an oid: {out}"))
+        .to_owned();
+
+    // Server-side lo_export by fast path is not: it is judged like SELECT lo_export(...).
+    // (Beside the server's socket: a directory its OS user can reach.)
+    let outputs = s.pg.socket_dir().join("server-writes");
+    std::fs::create_dir(&outputs).expect("a directory");
+    std::fs::set_permissions(
+        &outputs,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("open to the server");
+    let script = s.gateway.dir().join("pqfn_lo_export.py");
+    std::fs::write(&script, PQFN_LO_EXPORT).expect("writing the script");
+    let through_gateway = outputs.join("through-gateway");
+    let conninfo = format!(
+        "host=127.0.0.1 port={} user=app_user password=x dbname=postgres",
+        s.pg.port()
+    );
+    let mut cmd = s.agent.command("python3");
+    cmd.arg(&script).args([
+        &conninfo,
+        &lo_export_oid,
+        &object,
+        through_gateway.to_str().expect("utf-8"),
+    ]);
+    let out = run(&mut cmd, Duration::from_secs(30));
+    out.expect_success("the PQfn script");
+    assert!(
+        out.stdout.contains(&format!(
+            "(a fast-path call of pg_catalog.lo_export, oid {lo_export_oid})"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.stdout.starts_with("failed: ERROR:  cordon policy"),
+        "{out}"
+    );
+    assert!(
+        !through_gateway.exists(),
+        "the server wrote the file: {out}"
+    );
+
+    // The same call straight to the server (its socket, never intercepted) writes it:
+    // the script does call lo_export.
+    let direct = outputs.join("direct");
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(&script).args([
+        &s.pg.socket_conninfo("postgres"),
+        &lo_export_oid,
+        &object,
+        direct.to_str().expect("utf-8"),
+    ]);
+    let out = run(&mut cmd, Duration::from_secs(30));
+    assert!(out.stdout.contains("called: result 1"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&direct).expect("written by the server"),
+        "large object body"
+    );
+
+    // The refusal names the call's function in the log too.
+    assert!(
+        s.gateway
+            .log_text()
+            .contains("(a fast-path call of pg_catalog.lo_export"),
+        "{}",
+        s.gateway.log_text()
+    );
+    s.finish();
+}

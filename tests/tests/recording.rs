@@ -459,9 +459,17 @@ fn fast_path_calls_are_recorded_with_their_arguments_and_results() {
     let all = statements(&store_path(&s));
     let calls: Vec<&StatementRecord> = all
         .iter()
-        .filter(|r| r.text.starts_with("-- fast-path call of function oid"))
+        .filter(|r| r.text.starts_with("-- fast-path call of "))
         .collect();
     assert!(calls.iter().all(|r| r.decision == "allowed"), "{calls:#?}");
+    // Each names its function (read by OID at login), as the policy judged it.
+    for function in ["lo_open", "lowrite", "loread", "lo_close"] {
+        let text = format!("-- fast-path call of pg_catalog.{function} (function oid ");
+        assert!(
+            calls.iter().any(|r| r.text.starts_with(&text)),
+            "{text}: {calls:#?}"
+        );
+    }
     let hex: String = body.bytes().map(|b| format!("{b:02x}")).collect();
     let hex = format!("\\x{hex}");
     // lowrite(fd, data): the data is its second argument.

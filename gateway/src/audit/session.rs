@@ -6,7 +6,8 @@
 //! the journal could not take), in which case output waits for it.
 
 use std::{
-    collections::VecDeque,
+    collections::{HashMap, VecDeque},
+    sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -111,6 +112,9 @@ pub struct RecordedPhases {
     /// the closing one (within the caps; `idle_overflowed` when more came).
     idle_notifications: Vec<NotificationInfo>,
     idle_overflowed: bool,
+    /// Function OID → qualified name, to name a fast-path call's function (empty
+    /// unless the identity may make fast-path calls).
+    functions_by_oid: Arc<HashMap<u32, String>>,
 }
 
 /// A session id unique across restarts: the daemon's start time and its
@@ -146,7 +150,14 @@ impl RecordedPhases {
             copy_binary: false,
             idle_notifications: Vec::new(),
             idle_overflowed: false,
+            functions_by_oid: Arc::default(),
         }
+    }
+
+    /// Names fast-path calls' functions by these OIDs (read at login).
+    pub fn naming_functions(mut self, functions_by_oid: Arc<HashMap<u32, String>>) -> Self {
+        self.functions_by_oid = functions_by_oid;
+        self
     }
 
     fn start(&mut self, text: &str, decision: &str, error: Option<&GatewayError>) {
@@ -222,9 +233,10 @@ impl RecordedPhases {
                 "-- portal \"{portal}\" of prepared statement \"{}\"",
                 statement.unwrap_or("")
             ),
-            Request::FunctionCall(call) => {
-                format!("-- fast-path call of function oid {}", call.oid)
-            }
+            Request::FunctionCall(call) => match self.functions_by_oid.get(&call.oid) {
+                Some(name) => format!("-- fast-path call of {name} (function oid {})", call.oid),
+                None => format!("-- fast-path call of function oid {}", call.oid),
+            },
         };
         let (decision, error) = match verdict {
             // An allowed Parse prepares; the Execute is what runs.

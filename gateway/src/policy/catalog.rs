@@ -3,7 +3,10 @@
 //! over a built-in of the same name, and casts that run a user function.
 //! Read once per session at upstream login (with the pinned search_path).
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+};
 
 /// Run after the search_path is pinned; rows are (kind, name, detail).
 pub const CATALOG_SQL: &str = "SELECT 'f', p.proname, '' FROM pg_catalog.pg_proc p \
@@ -18,6 +21,12 @@ pub const CATALOG_SQL: &str = "SELECT 'f', p.proname, '' FROM pg_catalog.pg_proc
      JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace \
      WHERE pn.nspname <> 'pg_catalog'";
 
+/// Every function by OID, for sessions that may make fast-path calls (which name their
+/// function by OID only); run after [`CATALOG_SQL`], rows are ('p', oid, quoted name).
+pub const FUNCTION_OIDS_SQL: &str = "SELECT 'p', p.oid::pg_catalog.text, \
+     pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname) \
+     FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
+
 /// The session's view of the database, as far as the policy needs it
 /// (empty for `cordon explain`, which judges without a database).
 #[derive(Debug, Clone, Default)]
@@ -28,10 +37,13 @@ pub struct SessionCatalog {
     pub path_operators: HashSet<String>,
     /// Type name → the user function a cast to it runs.
     pub cast_functions: HashMap<String, String>,
+    /// Function OID → its schema-qualified, quoted name (`pg_catalog.lo_open`); read
+    /// only for sessions whose identity may make fast-path calls.
+    pub functions_by_oid: Arc<HashMap<u32, String>>,
 }
 
 impl SessionCatalog {
-    /// Takes one row of [`CATALOG_SQL`].
+    /// Takes one row of [`CATALOG_SQL`] or [`FUNCTION_OIDS_SQL`].
     pub fn add_row(&mut self, kind: &str, name: &str, detail: &str) {
         match kind {
             "f" => {
@@ -44,7 +56,19 @@ impl SessionCatalog {
                 self.cast_functions
                     .insert(name.to_owned(), detail.to_owned());
             }
+            "p" => {
+                if let Ok(oid) = name.parse() {
+                    Arc::make_mut(&mut self.functions_by_oid).insert(oid, detail.to_owned());
+                }
+            }
             _ => {}
         }
     }
+}
+
+/// The SQL a fast-path call of `function` (a quoted, qualified name) with
+/// `arguments` arguments stands for: what the policy judges in its place.
+pub fn fast_path_sql(function: &str, arguments: usize) -> String {
+    let placeholders: Vec<String> = (1..=arguments).map(|n| format!("${n}")).collect();
+    format!("SELECT {function}({})", placeholders.join(", "))
 }

@@ -251,6 +251,13 @@ impl Policy {
                 .collect(),
         }
     }
+
+    /// Whether an allow rule lets the identity make fast-path calls at all.
+    pub fn allows_fast_path_calls(&self, identity: &str, groups: &[String]) -> bool {
+        self.rules.iter().any(|r| {
+            r.kind == RuleKind::Allow && r.fast_path_calls && r.subjects.covers(identity, groups)
+        })
+    }
 }
 
 /// The rules of one identity, picked once per session.

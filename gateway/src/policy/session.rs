@@ -8,6 +8,7 @@ use crate::{
 
 use super::{
     cache::{classified, TextCache},
+    catalog::fast_path_sql,
     classify::Dialect,
     decide::{decide, Decision, SessionContext},
     facts::Classified,
@@ -120,6 +121,54 @@ impl PolicyPhases {
     }
 }
 
+impl PolicyPhases {
+    /// A fast-path call needs an allow rule with `fast_path_calls`, and is then judged
+    /// as the SQL call of the function its OID names (grants, deny rules, baseline);
+    /// an OID the gateway cannot name is refused.
+    fn judge_fast_path_call(&mut self, call: &FunctionCall) -> Result<(), GatewayError> {
+        let identity = &self.rules.identity;
+        let Some(gate) = self.rules.allows.iter().find(|r| r.fast_path_calls) else {
+            return Err(refusal(
+                identity,
+                "default deny",
+                format!(
+                    "cordon policy: no allow rule lets identity \"{identity}\" make fast-path function calls (function oid {})",
+                    call.oid
+                ),
+                "An allow rule with fast_path_calls = true permits them.".into(),
+            ));
+        };
+        let gate = gate.name.clone();
+        let Some(function) = self
+            .context
+            .catalog
+            .functions_by_oid
+            .get(&call.oid)
+            .cloned()
+        else {
+            return Err(refusal(
+                identity,
+                "unknown-function",
+                format!(
+                    "cordon policy refuses a fast-path call of function oid {} for identity \"{identity}\": no function had that oid when the session logged in, so the call cannot be judged",
+                    call.oid
+                ),
+                "Call functions created during the session in SQL.".into(),
+            ));
+        };
+        let sql = fast_path_sql(&function, call.arguments.len());
+        self.judge(&sql, true).map_err(|mut e| {
+            e.message = format!(
+                "{} (a fast-path call of {function}, oid {})",
+                e.message, call.oid
+            );
+            e
+        })?;
+        note_rules(&mut self.allowed_by, &[gate]);
+        Ok(())
+    }
+}
+
 /// Adds `rules` to the comma-separated `names`, each name once.
 fn note_rules(names: &mut String, rules: &[String]) {
     for rule in rules {
@@ -178,22 +227,7 @@ impl Phases for PolicyPhases {
                 ),
                 "Prepare statements with the protocol's Parse (or PREPARE) in this session.".into(),
             )),
-            Request::FunctionCall(FunctionCall { oid, .. }) => {
-                if let Some(rule) = self.rules.allows.iter().find(|r| r.fast_path_calls) {
-                    self.allowed_by.push_str(&rule.name);
-                    Ok(())
-                } else {
-                    Err(refusal(
-                        &self.rules.identity,
-                        "default deny",
-                        format!(
-                            "cordon policy: no allow rule lets identity \"{}\" make fast-path function calls (function oid {oid})",
-                            self.rules.identity
-                        ),
-                        "An allow rule with fast_path_calls = true permits them.".into(),
-                    ))
-                }
-            }
+            Request::FunctionCall(call) => self.judge_fast_path_call(call),
         };
         match result {
             Ok(()) => Verdict::Allow,

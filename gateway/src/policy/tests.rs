@@ -477,3 +477,110 @@ fn what_the_database_defines_in_the_search_path_needs_grants() {
     let decision = decide(&rules, &statements("SELECT upper('x') || 'y'")[0], &context);
     assert!(matches!(decision, Decision::Allowed { .. }), "{decision:?}");
 }
+
+/// A FunctionCall message's body: `oid`, `arguments` in binary, a binary result.
+fn function_call_body(oid: u32, arguments: &[&[u8]]) -> Vec<u8> {
+    let mut body = oid.to_be_bytes().to_vec();
+    body.extend(1i16.to_be_bytes());
+    body.extend(1i16.to_be_bytes());
+    body.extend((arguments.len() as i16).to_be_bytes());
+    for argument in arguments {
+        body.extend((argument.len() as i32).to_be_bytes());
+        body.extend(*argument);
+    }
+    body.extend(1i16.to_be_bytes());
+    body
+}
+
+#[test]
+fn fast_path_calls_are_judged_as_the_sql_call_of_the_function_their_oid_names() {
+    use crate::{
+        engine::{Phases, Request, Verdict},
+        protocol::frontend::decode_function_call,
+    };
+    let mut catalog = super::catalog::SessionCatalog::default();
+    catalog.add_row("p", "952", "pg_catalog.lo_open");
+    catalog.add_row("p", "955", "pg_catalog.lowrite");
+    catalog.add_row("p", "765", "pg_catalog.lo_export");
+    catalog.add_row("p", "2622", "pg_catalog.pg_read_file");
+    catalog.add_row("p", "not an oid", "ignored");
+    assert_eq!(catalog.functions_by_oid.len(), 4);
+    let phases_for = |policy: &Policy| {
+        PolicyPhases::new(
+            policy.for_identity("agent", &[]),
+            vec!["public".into()],
+            Dialect::default(),
+        )
+        .with_catalog(catalog.clone())
+    };
+    let call = |phases: &mut PolicyPhases, oid: u32, arguments: &[&[u8]]| {
+        let body = function_call_body(oid, arguments);
+        let call = decode_function_call(&body).expect("a well-formed call");
+        match phases.classify(&Request::FunctionCall(call)) {
+            Verdict::Allow => Ok(phases.allowed_by().unwrap_or_default().to_owned()),
+            Verdict::Refuse(e) => Err(e.message),
+            Verdict::Hold(_) => panic!("a fast-path call is never held"),
+        }
+    };
+    use super::session::PolicyPhases;
+
+    // Without an allow rule that has fast_path_calls, every call is refused.
+    let mut policy = reader_policy();
+    let mut phases = phases_for(&policy);
+    let refused = call(&mut phases, 952, &[b"\0\0\0\x01", b"\0\x02\0\0"]).unwrap_err();
+    assert!(
+        refused.contains("no allow rule lets identity \"agent\" make fast-path function calls"),
+        "{refused}"
+    );
+
+    // With the gate, a call still needs what its SQL call would: lo_open and lowrite
+    // are side-effect built-ins, granted here; lo_export and pg_read_file are not.
+    let mut large_objects = rule("large-objects", RuleKind::Allow, "", &[]);
+    large_objects.fast_path_calls = true;
+    large_objects.functions = ["lo_open", "lowrite"]
+        .iter()
+        .map(|f| super::rules::FunctionPattern::parse(f).unwrap())
+        .collect();
+    policy.rules.push(large_objects);
+    let mut phases = phases_for(&policy);
+    assert_eq!(
+        call(&mut phases, 952, &[b"\0\0\0\x01", b"\0\x02\0\0"]),
+        Ok("large-objects".to_owned())
+    );
+    assert!(call(&mut phases, 955, &[b"\0\0\0\0", b"data"]).is_ok());
+    for oid in [765, 2622] {
+        let refused = call(&mut phases, oid, &[b"\0\0\0\x01", b"/tmp/x"]).unwrap_err();
+        assert!(
+            refused.contains("(a fast-path call of pg_catalog."),
+            "{refused}"
+        );
+        assert!(refused.contains(&format!("oid {oid})")), "{refused}");
+    }
+    // An explicit deny rule holds for the call as for SQL.
+    let mut deny = rule("no-lowrite", RuleKind::Deny, "", &[]);
+    deny.functions = vec![super::rules::FunctionPattern::parse("lowrite").unwrap()];
+    policy.rules.push(deny);
+    let mut phases = phases_for(&policy);
+    let refused = call(&mut phases, 955, &[b"\0\0\0\0", b"data"]).unwrap_err();
+    assert!(refused.contains("no-lowrite"), "{refused}");
+    // An OID the gateway could not name (a function made after login) is refused.
+    let refused = call(&mut phases, 99999, &[]).unwrap_err();
+    assert!(
+        refused.contains("fast-path call of function oid 99999"),
+        "{refused}"
+    );
+    assert!(refused.contains("cannot be judged"), "{refused}");
+}
+
+#[test]
+fn a_fast_path_call_stands_for_a_select_of_its_function() {
+    use super::catalog::fast_path_sql;
+    assert_eq!(
+        fast_path_sql("pg_catalog.lo_open", 2),
+        "SELECT pg_catalog.lo_open($1, $2)"
+    );
+    assert_eq!(
+        fast_path_sql("\"My Schema\".f", 0),
+        "SELECT \"My Schema\".f()"
+    );
+}

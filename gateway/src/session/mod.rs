@@ -94,6 +94,11 @@ async fn run(
         .clone()
         .or_else(|| startup.claimed_user.clone())
         .unwrap_or_else(|| admitted.role.clone());
+    let groups = runtime
+        .config
+        .identity(&admitted.identity)
+        .map(|i| i.groups.as_slice())
+        .unwrap_or_default();
     let login = upstream::LoginRequest {
         address: admitted.origin.destination,
         socket_mark: runtime.config.intercept.socket_mark,
@@ -103,6 +108,10 @@ async fn run(
         database: &database,
         parameters: &startup.upstream,
         timeout: Duration::from_secs(runtime.config.gateway.startup_timeout_secs.max(5)),
+        function_oids: runtime
+            .config
+            .policy
+            .allows_fast_path_calls(&admitted.identity, groups),
     };
     let server = match upstream::login(&login).await {
         Ok(server) => server,
@@ -172,11 +181,6 @@ async fn run(
         catalog_functions = server.catalog.path_functions.len(),
         "session opened"
     );
-    let groups = runtime
-        .config
-        .identity(&admitted.identity)
-        .map(|i| i.groups.as_slice())
-        .unwrap_or_default();
     let phases = shared.phases.for_session(&SessionFacts {
         id,
         identity: &admitted.identity,
@@ -237,8 +241,9 @@ async fn run(
                 rows: recording.max_rows,
                 bytes: recording.max_bytes,
             };
-            Box::new(RecordedPhases::new(phases, writer.clone(), opened, caps))
-                as Box<dyn crate::engine::Phases>
+            let recorded = RecordedPhases::new(phases, writer.clone(), opened, caps)
+                .naming_functions(server.catalog.functions_by_oid.clone());
+            Box::new(recorded) as Box<dyn crate::engine::Phases>
         }
         None => phases,
     };

@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use postgres_protocol::message::{backend::Message, frontend};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::policy::catalog::{SessionCatalog, CATALOG_SQL};
+use crate::policy::catalog::{SessionCatalog, CATALOG_SQL, FUNCTION_OIDS_SQL};
 use crate::{
     config::{Endpoint, UpstreamTls},
     stream::MaybeTls,
@@ -78,6 +78,9 @@ pub struct LoginRequest<'a> {
     /// Startup parameters passed on from the client (already filtered).
     pub parameters: &'a [(String, String)],
     pub timeout: Duration,
+    /// Read every function's OID too ([`FUNCTION_OIDS_SQL`]): the identity may make
+    /// fast-path calls, which name their function by OID only.
+    pub function_oids: bool,
 }
 
 /// A logged-in upstream connection, positioned after its first ReadyForQuery.
@@ -193,7 +196,7 @@ async fn login_inner(request: &LoginRequest<'_>) -> Result<Upstream, UpstreamErr
         ));
     }
     (upstream.search_path, upstream.catalog) =
-        pin_search_path(&mut upstream.stream, &mut reader).await?;
+        pin_search_path(&mut upstream.stream, &mut reader, request.function_oids).await?;
     Ok(upstream)
 }
 
@@ -210,9 +213,15 @@ const PIN_SEARCH_PATH_SQL: &str = "SELECT pg_catalog.set_config('search_path', \
 async fn pin_search_path(
     stream: &mut MaybeTls,
     reader: &mut MessageReader,
+    function_oids: bool,
 ) -> Result<(Vec<String>, SessionCatalog), UpstreamError> {
     let mut buf = BytesMut::new();
-    let sql = format!("{PIN_SEARCH_PATH_SQL}; {CATALOG_SQL}");
+    let mut sql = format!("{PIN_SEARCH_PATH_SQL}; {CATALOG_SQL}");
+    let mut queries = 3;
+    if function_oids {
+        sql = format!("{sql}; {FUNCTION_OIDS_SQL}");
+        queries += 1;
+    }
     frontend::query(&sql, &mut buf)?;
     stream.write_all(&buf).await?;
     let (mut completed, mut schemas) = (0, Vec::new());
@@ -224,7 +233,7 @@ async fn pin_search_path(
                     schemas.push(name.clone());
                 }
             }
-            Message::DataRow(row) if completed == 2 => {
+            Message::DataRow(row) if completed >= 2 => {
                 if let [Some(kind), Some(name), Some(detail)] = &text_columns(&row)?[..] {
                     catalog.add_row(kind, name, detail);
                 }
@@ -243,7 +252,7 @@ async fn pin_search_path(
             }
         }
     }
-    if completed != 3 {
+    if completed != queries {
         return Err(UpstreamError::Protocol(
             "the server did not answer the search_path query".into(),
         ));
