@@ -81,3 +81,16 @@ impl Libraries {
         cmd
     }
 }
+
+/// `python3 tests/clients/libpq_fast_path.py ARGS...`: one fast-path call through
+/// libpq's PQfn (ctypes; no packages), inside `cgroup`, or outside every agent cgroup.
+pub fn libpq_fast_path(cgroup: Option<&CgroupGuard>, args: &[&str]) -> Command {
+    let mut cmd = match cgroup {
+        Some(cgroup) => cgroup.command("python3"),
+        None => Command::new("python3"),
+    };
+    clean_pg_env(&mut cmd);
+    cmd.arg(workspace_dir().join("tests/clients/libpq_fast_path.py"))
+        .args(args);
+    cmd
+}

@@ -504,3 +504,69 @@ fn a_table_created_outside_the_gateway_is_masked_at_once() {
     assert!(out.success(), "{out}");
     assert_eq!(out.stdout.trim(), "1|****@example.com", "{out}");
 }
+
+/// Fast-path calls of one function that reads a masked column.
+const FAST_PATH_CONTACT: &str = r#"
+[[allow]]
+name = "agents-contact-by-fast-path"
+groups = ["agents"]
+functions = ["public.contact_of"]
+fast_path_calls = true
+"#;
+
+#[test]
+fn a_fast_path_calls_text_result_goes_through_the_detectors() {
+    require_root();
+    let (_key, key_file) = key_file();
+    let masks = masks(&key_file);
+    let s = Scenario::builder()
+        .gateway(move |b, _| {
+            b.identity("auditor", ROLE, &["auditors"])
+                .policy(&format!("{POLICY}\n{FAST_PATH_CONTACT}\n{masks}"))
+        })
+        .start();
+    s.pg.psql_admin(SCHEMA);
+    // No column of a table: in SQL, only the detectors stand between its result and
+    // the agent, and so they do by fast path.
+    s.pg.psql_admin(&format!(
+        "CREATE FUNCTION public.contact_of(int) RETURNS text LANGUAGE sql STABLE \
+         SECURITY DEFINER AS 'SELECT email FROM public.customers WHERE id = $1'; \
+         GRANT EXECUTE ON FUNCTION public.contact_of(int) TO {ROLE}"
+    ));
+    let oid =
+        s.pg.psql_admin("SELECT 'public.contact_of(int)'::pg_catalog.regprocedure::oid")
+            .trim()
+            .to_owned();
+    let call = |conninfo: &str, cgroup| {
+        let args = [conninfo, &oid, "text", "int:1"];
+        let mut cmd = client_libs::libpq_fast_path(cgroup, &args);
+        run(&mut cmd, Duration::from_secs(30))
+    };
+    let conninfo = format!(
+        "host=127.0.0.1 port={} user={APP_USER} password=x dbname=postgres",
+        s.pg.port()
+    );
+    let out = call(&conninfo, Some(&s.agent));
+    out.expect_success("the PQfn script");
+    assert!(out.stdout.starts_with("result: "), "{out}");
+    assert_no_secret("the fast-path result", out.stdout.as_bytes());
+    // Straight to the server (never intercepted), the same call returns the address.
+    let out = call(&s.pg.socket_conninfo("postgres"), None);
+    assert_eq!(
+        out.stdout.trim(),
+        "result: alice.secret@example.com",
+        "{out}"
+    );
+
+    // The record holds what the agent got.
+    let store = settled_sqlite_store(&s.gateway.dir().join("state/audit.db"));
+    let calls: Vec<_> = recorded_statements(&store, Some("agent"))
+        .into_iter()
+        .filter(|r| r.text.starts_with("-- fast-path call of public.contact_of"))
+        .collect();
+    assert_eq!(calls.len(), 1, "{calls:#?}");
+    let recorded = format!("{:?}", calls[0].result_rows);
+    assert!(calls[0].result_rows.len() == 1, "{recorded}");
+    assert_no_secret("the recorded fast-path result", recorded.as_bytes());
+    s.finish();
+}

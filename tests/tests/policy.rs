@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use cordon_e2e::{
+    client_libs,
     clients::{psql_command, Conninfo},
     process::{run, Output},
     require_root,
@@ -166,47 +167,6 @@ functions = ["lo_creat", "lo_create", "lo_open", "lowrite", "loread", "lo_close"
 fast_path_calls = true
 "#;
 
-/// Calls server-side `lo_export(argv[3], argv[4])` by OID `argv[2]` with libpq's
-/// fast-path interface (PQfn) on connection `argv[1]`; prints the outcome.
-const PQFN_LO_EXPORT: &str = r#"
-import ctypes, sys
-pq = ctypes.CDLL("libpq.so.5")
-pq.PQconnectdb.restype = ctypes.c_void_p
-pq.PQconnectdb.argtypes = [ctypes.c_char_p]
-pq.PQstatus.argtypes = [ctypes.c_void_p]
-pq.PQerrorMessage.argtypes = [ctypes.c_void_p]
-pq.PQerrorMessage.restype = ctypes.c_char_p
-pq.PQresultStatus.argtypes = [ctypes.c_void_p]
-pq.PQresultErrorMessage.argtypes = [ctypes.c_void_p]
-pq.PQresultErrorMessage.restype = ctypes.c_char_p
-
-class Value(ctypes.Union):
-    _fields_ = [("ptr", ctypes.c_void_p), ("integer", ctypes.c_int)]
-
-class Arg(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_int), ("isint", ctypes.c_int), ("u", Value)]
-
-pq.PQfn.restype = ctypes.c_void_p
-pq.PQfn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int),
-                    ctypes.POINTER(ctypes.c_int), ctypes.c_int, ctypes.POINTER(Arg), ctypes.c_int]
-
-conn = pq.PQconnectdb(sys.argv[1].encode())
-if pq.PQstatus(conn) != 0:
-    sys.exit("connecting failed: " + pq.PQerrorMessage(conn).decode())
-path = sys.argv[4].encode()
-buffer = ctypes.create_string_buffer(path, len(path))
-args = (Arg * 2)()
-args[0].len, args[0].isint, args[0].u.integer = 4, 1, int(sys.argv[3])
-args[1].len, args[1].isint, args[1].u.ptr = len(path), 0, ctypes.cast(buffer, ctypes.c_void_p).value
-result, length = ctypes.c_int(0), ctypes.c_int(0)
-res = pq.PQfn(conn, int(sys.argv[2]), ctypes.byref(result), ctypes.byref(length), 1, args, 2)
-# PGRES_COMMAND_OK is 1
-if pq.PQresultStatus(res) == 1:
-    print("called: result", result.value)
-else:
-    print("failed:", pq.PQresultErrorMessage(res).decode().strip())
-"#;
-
 #[test]
 fn fast_path_calls_are_judged_as_calls_of_the_function_their_oid_names() {
     require_root();
@@ -246,21 +206,19 @@ fn fast_path_calls_are_judged_as_calls_of_the_function_their_oid_names() {
         std::os::unix::fs::PermissionsExt::from_mode(0o777),
     )
     .expect("open to the server");
-    let script = s.gateway.dir().join("pqfn_lo_export.py");
-    std::fs::write(&script, PQFN_LO_EXPORT).expect("writing the script");
     let through_gateway = outputs.join("through-gateway");
     let conninfo = format!(
         "host=127.0.0.1 port={} user=app_user password=x dbname=postgres",
         s.pg.port()
     );
-    let mut cmd = s.agent.command("python3");
-    cmd.arg(&script).args([
-        &conninfo,
-        &lo_export_oid,
-        &object,
-        through_gateway.to_str().expect("utf-8"),
-    ]);
-    let out = run(&mut cmd, Duration::from_secs(30));
+    let lo_export = |conninfo: &str, cgroup, path: &std::path::Path| {
+        let object = format!("int:{object}");
+        let path = format!("text:{}", path.display());
+        let args = [conninfo, &lo_export_oid, "int", &object, &path];
+        let mut cmd = client_libs::libpq_fast_path(cgroup, &args);
+        run(&mut cmd, Duration::from_secs(30))
+    };
+    let out = lo_export(&conninfo, Some(&s.agent), &through_gateway);
     out.expect_success("the PQfn script");
     assert!(
         out.stdout.contains(&format!(
@@ -280,15 +238,8 @@ fn fast_path_calls_are_judged_as_calls_of_the_function_their_oid_names() {
     // The same call straight to the server (its socket, never intercepted) writes it:
     // the script does call lo_export.
     let direct = outputs.join("direct");
-    let mut cmd = std::process::Command::new("python3");
-    cmd.arg(&script).args([
-        &s.pg.socket_conninfo("postgres"),
-        &lo_export_oid,
-        &object,
-        direct.to_str().expect("utf-8"),
-    ]);
-    let out = run(&mut cmd, Duration::from_secs(30));
-    assert!(out.stdout.contains("called: result 1"), "{out}");
+    let out = lo_export(&s.pg.socket_conninfo("postgres"), None, &direct);
+    assert!(out.stdout.contains("result: 1"), "{out}");
     assert_eq!(
         std::fs::read_to_string(&direct).expect("written by the server"),
         "large object body"

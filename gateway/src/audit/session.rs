@@ -24,10 +24,11 @@ use super::{
 };
 use crate::{
     engine::{Barrier, Columns, Finish, Phases, Request, ServerText, Verdict},
+    policy::catalog::FastPathFunction,
     protocol::{
         backend::GatewayError,
         frontend::Parameters,
-        server_messages::{decode_data_row, ErrorFields},
+        server_messages::{decode_data_row, decode_function_call_response, ErrorFields},
     },
 };
 
@@ -114,7 +115,7 @@ pub struct RecordedPhases {
     idle_overflowed: bool,
     /// Function OID → qualified name, to name a fast-path call's function (empty
     /// unless the identity may make fast-path calls).
-    functions_by_oid: Arc<HashMap<u32, String>>,
+    functions_by_oid: Arc<HashMap<u32, FastPathFunction>>,
 }
 
 /// A session id unique across restarts: the daemon's start time and its
@@ -155,7 +156,10 @@ impl RecordedPhases {
     }
 
     /// Names fast-path calls' functions by these OIDs (read at login).
-    pub fn naming_functions(mut self, functions_by_oid: Arc<HashMap<u32, String>>) -> Self {
+    pub fn naming_functions(
+        mut self,
+        functions_by_oid: Arc<HashMap<u32, FastPathFunction>>,
+    ) -> Self {
         self.functions_by_oid = functions_by_oid;
         self
     }
@@ -234,7 +238,10 @@ impl RecordedPhases {
                 statement.unwrap_or("")
             ),
             Request::FunctionCall(call) => match self.functions_by_oid.get(&call.oid) {
-                Some(name) => format!("-- fast-path call of {name} (function oid {})", call.oid),
+                Some(function) => format!(
+                    "-- fast-path call of {} (function oid {})",
+                    function.name, call.oid
+                ),
                 None => format!("-- fast-path call of function oid {}", call.oid),
             },
         };
@@ -435,20 +442,28 @@ impl Phases for RecordedPhases {
         true
     }
 
-    /// Kept as a one-row result of one column, `result` (a fast-path call names its
-    /// function by OID only), up to the caps.
-    fn function_result(&mut self, value: Option<&[u8]>) {
+    /// Kept as a one-row result of one column, `result`, as the client gets it (after
+    /// masking), up to the caps.
+    fn function_result(&mut self, value: Option<&[u8]>, out: &mut BytesMut) -> bool {
+        let rewritten = self.inner.function_result(value, out);
+        let decoded;
+        let sent = if rewritten {
+            decoded = decode_function_call_response(&out[5..]).ok().flatten();
+            decoded
+        } else {
+            value
+        };
         if let Some(front) = self.pending.front_mut() {
-            let size = value.map_or(0, <[u8]>::len);
+            let size = sent.map_or(0, <[u8]>::len);
             front.record.columns = vec!["result".to_owned()];
             front.record.rows = Some(1);
             if front.make_room(0, size, self.caps) {
                 let binary = front.result_binary;
-                let cell = value.map(|v| show(v, binary));
+                let cell = sent.map(|v| show(v, binary));
                 front.record.result_rows = vec![vec![cell]];
             }
         }
-        self.inner.function_result(value);
+        rewritten
     }
 
     fn copy_in(&mut self, binary: bool) {

@@ -138,8 +138,11 @@ pub trait Phases: Send {
     }
 
     /// The result of the fast-path call being answered (`None`: NULL), in
-    /// the format the call asked for; it goes to the client as it is.
-    fn function_result(&mut self, _value: Option<&[u8]>) {}
+    /// the format the call asked for. Returns false to pass it on as it is, or
+    /// true with a whole FunctionCallResponse written to `out` instead.
+    fn function_result(&mut self, _value: Option<&[u8]>, _out: &mut BytesMut) -> bool {
+        false
+    }
 
     /// A COPY FROM STDIN is starting; `binary` is the overall format the
     /// server asked for (CopyInResponse).

@@ -248,7 +248,11 @@ impl Engine {
             }
             be::FUNCTION_CALL_RESPONSE => {
                 let value = be::decode_function_call_response(body).map_err(lost_track)?;
-                self.phases.function_result(value);
+                let mut out = BytesMut::new();
+                if self.phases.function_result(value, &mut out) {
+                    s.replace(header, out.freeze());
+                    return Ok(());
+                }
             }
             be::READY_FOR_QUERY => {
                 let status = be::decode_ready_for_query(body).map_err(lost_track)?;

@@ -112,6 +112,18 @@ impl Phases for MarkerPhases {
         log.push(data.map(<[u8]>::to_vec));
     }
 
+    fn wants_function_results(&self) -> bool {
+        self.rewrite
+    }
+
+    fn function_result(&mut self, value: Option<&[u8]>, out: &mut BytesMut) -> bool {
+        if value != Some(&b"secret"[..]) {
+            return false;
+        }
+        crate::protocol::server_messages::encode_function_call_response(out, Some(b"masked"));
+        true
+    }
+
     fn rewrites_server_text(&self) -> bool {
         self.rewrite
     }
@@ -695,4 +707,40 @@ fn without_rewriting_phases_copy_and_notices_pass_byte_for_byte() {
     let got = h.server_sends(&bytes);
     let passed: Vec<u8> = got.iter().flat_map(|(t, b)| msg(*t, b)).collect();
     assert_eq!(passed, bytes);
+}
+
+/// A FunctionCall of `oid` with no arguments and a text result.
+fn function_call(oid: u32) -> Vec<u8> {
+    let mut body = oid.to_be_bytes().to_vec();
+    body.extend(0i16.to_be_bytes());
+    body.extend(0i16.to_be_bytes());
+    body.extend(0i16.to_be_bytes());
+    msg(b'F', &body)
+}
+
+fn function_call_response(value: &[u8]) -> Vec<u8> {
+    let mut body = (value.len() as i32).to_be_bytes().to_vec();
+    body.extend(value);
+    msg(b'V', &body)
+}
+
+#[test]
+fn a_phase_may_rewrite_a_fast_path_calls_result() {
+    for rewrite in [false, true] {
+        let mut h = Harness::new(rewrite);
+        assert_eq!(tags(&h.client_sends(&function_call(1234))), "F");
+        for (value, expected) in [(&b"secret"[..], &b"masked"[..]), (b"public", b"public")] {
+            let sent = h.server_sends(&cat(&[function_call_response(value), ready(b'I')]));
+            assert_eq!(tags(&sent), "VZ");
+            let expected = if rewrite { expected } else { value };
+            assert_eq!(
+                sent[0].1,
+                function_call_response(expected)[5..],
+                "rewrite {rewrite}"
+            );
+            if value == b"secret" {
+                assert_eq!(tags(&h.client_sends(&function_call(1234))), "F");
+            }
+        }
+    }
 }

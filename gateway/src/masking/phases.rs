@@ -11,7 +11,10 @@
 //! - withholds error details of statements that read masked relations (a
 //!   failing row is printed whole by the server).
 
-use std::{collections::VecDeque, sync::Arc};
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+};
 
 use bytes::{BufMut, BytesMut};
 
@@ -25,7 +28,10 @@ use super::{
 };
 use crate::{
     engine::{Barrier, Columns, Finish, Phases, Request, ServerText, Verdict},
-    protocol::{backend::GatewayError, frontend::Parameters},
+    policy::catalog::FastPathFunction,
+    protocol::{
+        backend::GatewayError, frontend::Parameters, server_messages::encode_function_call_response,
+    },
 };
 
 /// SQLSTATE object_not_in_prerequisite_state: the catalog cannot be read.
@@ -42,6 +48,8 @@ struct InFlight {
     copies: VecDeque<CopyStatement>,
     /// It names a relation with columns masked for this identity.
     sensitive: bool,
+    /// A fast-path call: the type its function returns (when the gateway knows it).
+    function_returns: Option<u32>,
 }
 
 pub struct MaskingPhases {
@@ -71,6 +79,9 @@ pub struct MaskingPhases {
     awaiting: Vec<RelationName>,
     /// Relations a fresh read did not know either.
     absent: AbsentNames,
+    /// Function OID → the function, for what a fast-path call returns (empty unless
+    /// the identity may make fast-path calls).
+    functions_by_oid: Arc<HashMap<u32, FastPathFunction>>,
 }
 
 struct RowPlan {
@@ -127,7 +138,28 @@ impl MaskingPhases {
             passed: PassedTexts::default(),
             awaiting: Vec::new(),
             absent: AbsentNames::default(),
+            functions_by_oid: Arc::default(),
         }
+    }
+
+    /// Knows fast-path calls' functions by these OIDs (read at login).
+    pub fn naming_functions(
+        mut self,
+        functions_by_oid: Arc<HashMap<u32, FastPathFunction>>,
+    ) -> Self {
+        self.functions_by_oid = functions_by_oid;
+        self
+    }
+
+    /// The result of the fast-path call being answered goes through the detectors: its
+    /// function returns text, as a column of no table would in SQL.
+    fn detects_function_result(&self) -> bool {
+        !self.checker.masks.detectors().is_empty()
+            && self
+                .in_flight
+                .front()
+                .and_then(|f| f.function_returns)
+                .is_some_and(is_text_type)
     }
 
     /// Notes a request that will be finished (everything but an allowed Parse).
@@ -139,6 +171,9 @@ impl MaskingPhases {
             Request::FunctionCall { .. } => None,
         };
         let mut in_flight = InFlight::default();
+        if let Request::FunctionCall(call) = request {
+            in_flight.function_returns = self.functions_by_oid.get(&call.oid).map(|f| f.returns);
+        }
         if let (Some(text), Verdict::Allow) = (text, verdict) {
             in_flight.copies = copy_statements(text).into();
             in_flight.sensitive = self.checker.masks.has_column_rules()
@@ -456,6 +491,26 @@ impl Phases for MaskingPhases {
                 format!("cordon: a COPY row of a table with masked columns could not be masked ({why}); the session ends"),
             )
         })
+    }
+
+    fn wants_function_results(&self) -> bool {
+        self.detects_function_result() || self.inner.wants_function_results()
+    }
+
+    fn function_result(&mut self, value: Option<&[u8]>, out: &mut BytesMut) -> bool {
+        if self.detects_function_result() {
+            let detectors = self.checker.masks.detectors();
+            let redacted = value
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|text| detectors.redact(text));
+            if let Some(redacted) = redacted {
+                encode_function_call_response(out, Some(redacted.as_bytes()));
+                self.inner
+                    .function_result(Some(redacted.as_bytes()), &mut BytesMut::new());
+                return true;
+            }
+        }
+        self.inner.function_result(value, out)
     }
 
     fn rewrites_server_text(&self) -> bool {

@@ -22,10 +22,21 @@ pub const CATALOG_SQL: &str = "SELECT 'f', p.proname, '' FROM pg_catalog.pg_proc
      WHERE pn.nspname <> 'pg_catalog'";
 
 /// Every function by OID, for sessions that may make fast-path calls (which name their
-/// function by OID only); run after [`CATALOG_SQL`], rows are ('p', oid, quoted name).
-pub const FUNCTION_OIDS_SQL: &str = "SELECT 'p', p.oid::pg_catalog.text, \
+/// function by OID only); run after [`CATALOG_SQL`]. Rows are ('p', "OID RETURN-TYPE-OID",
+/// the quoted, qualified name).
+pub const FUNCTION_OIDS_SQL: &str =
+    "SELECT 'p', p.oid::pg_catalog.text || ' ' || p.prorettype::pg_catalog.text, \
      pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname) \
      FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
+
+/// A function a fast-path call may name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FastPathFunction {
+    /// Schema-qualified and quoted: `pg_catalog.lo_open`.
+    pub name: String,
+    /// The OID of the type it returns.
+    pub returns: u32,
+}
 
 /// The session's view of the database, as far as the policy needs it
 /// (empty for `cordon explain`, which judges without a database).
@@ -37,9 +48,9 @@ pub struct SessionCatalog {
     pub path_operators: HashSet<String>,
     /// Type name → the user function a cast to it runs.
     pub cast_functions: HashMap<String, String>,
-    /// Function OID → its schema-qualified, quoted name (`pg_catalog.lo_open`); read
-    /// only for sessions whose identity may make fast-path calls.
-    pub functions_by_oid: Arc<HashMap<u32, String>>,
+    /// Function OID → the function; read only for sessions whose identity may make
+    /// fast-path calls.
+    pub functions_by_oid: Arc<HashMap<u32, FastPathFunction>>,
 }
 
 impl SessionCatalog {
@@ -57,8 +68,15 @@ impl SessionCatalog {
                     .insert(name.to_owned(), detail.to_owned());
             }
             "p" => {
-                if let Ok(oid) = name.parse() {
-                    Arc::make_mut(&mut self.functions_by_oid).insert(oid, detail.to_owned());
+                let numbers = name.split_once(' ');
+                let parsed = numbers
+                    .and_then(|(oid, returns)| Some((oid.parse().ok()?, returns.parse().ok()?)));
+                if let Some((oid, returns)) = parsed {
+                    let function = FastPathFunction {
+                        name: detail.to_owned(),
+                        returns,
+                    };
+                    Arc::make_mut(&mut self.functions_by_oid).insert(oid, function);
                 }
             }
             _ => {}

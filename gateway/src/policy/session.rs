@@ -144,7 +144,7 @@ impl PolicyPhases {
             .catalog
             .functions_by_oid
             .get(&call.oid)
-            .cloned()
+            .map(|f| f.name.clone())
         else {
             return Err(refusal(
                 identity,

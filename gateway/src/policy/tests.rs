@@ -499,12 +499,14 @@ fn fast_path_calls_are_judged_as_the_sql_call_of_the_function_their_oid_names() 
         protocol::frontend::decode_function_call,
     };
     let mut catalog = super::catalog::SessionCatalog::default();
-    catalog.add_row("p", "952", "pg_catalog.lo_open");
-    catalog.add_row("p", "955", "pg_catalog.lowrite");
-    catalog.add_row("p", "765", "pg_catalog.lo_export");
-    catalog.add_row("p", "2622", "pg_catalog.pg_read_file");
+    catalog.add_row("p", "952 23", "pg_catalog.lo_open");
+    catalog.add_row("p", "955 23", "pg_catalog.lowrite");
+    catalog.add_row("p", "765 23", "pg_catalog.lo_export");
+    catalog.add_row("p", "2622 23", "pg_catalog.pg_read_file");
     catalog.add_row("p", "not an oid", "ignored");
+    catalog.add_row("p", "953", "no return type: ignored");
     assert_eq!(catalog.functions_by_oid.len(), 4);
+    assert_eq!(catalog.functions_by_oid[&952].returns, 23);
     let phases_for = |policy: &Policy| {
         PolicyPhases::new(
             policy.for_identity("agent", &[]),

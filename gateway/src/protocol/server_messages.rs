@@ -109,6 +109,22 @@ pub fn encode_data_row<'a>(
 }
 
 /// A fast-path call's result (`None`: NULL).
+pub fn encode_function_call_response(buf: &mut BytesMut, value: Option<&[u8]>) {
+    buf.put_u8(FUNCTION_CALL_RESPONSE);
+    match value {
+        None => {
+            buf.put_u32(8);
+            buf.put_i32(-1);
+        }
+        Some(v) => {
+            buf.put_u32(8 + v.len() as u32);
+            buf.put_i32(v.len() as i32);
+            buf.put_slice(v);
+        }
+    }
+}
+
+/// A fast-path call's result (`None`: NULL).
 pub fn decode_function_call_response(body: &[u8]) -> Result<Option<&[u8]>, Malformed> {
     let mut r = Reader::new(body, "FunctionCallResponse");
     let value = match r.i32()? {

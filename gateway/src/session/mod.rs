@@ -206,13 +206,15 @@ async fn run(
             MASK_CATALOG_MAX_AGE,
         );
         catalog.set_login(upstream::SideLogin::from_request(&login));
-        Box::new(MaskingPhases::new(
+        let masking = MaskingPhases::new(
             phases,
             masks,
             &admitted.identity,
             &server.search_path,
             catalog,
-        ))
+        )
+        .naming_functions(server.catalog.functions_by_oid.clone());
+        Box::new(masking)
     } else {
         phases
     };
