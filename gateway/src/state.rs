@@ -86,6 +86,8 @@ pub struct Shared {
     pub recorder: Option<crate::audit::writer::Writer>,
     /// Where result columns come from, per target (for masking).
     pub mask_catalogs: crate::masking::catalog::Catalogs,
+    /// Function OIDs as the last login to each database read them (fast-path calls).
+    pub function_oids: crate::policy::catalog::SharedFunctionOids,
 }
 
 impl Shared {
@@ -116,6 +118,7 @@ impl Shared {
             phases,
             recorder: None,
             mask_catalogs: Default::default(),
+            function_oids: Default::default(),
         }
     }
 

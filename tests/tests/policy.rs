@@ -163,7 +163,7 @@ objects = ["pg_catalog.*"]
 [[allow]]
 name = "agents-large-objects"
 groups = ["agents"]
-functions = ["lo_creat", "lo_create", "lo_open", "lowrite", "loread", "lo_close"]
+functions = ["lo_creat", "lo_create", "lo_open", "lowrite", "loread", "lo_close", "public.answer"]
 fast_path_calls = true
 "#;
 
@@ -244,6 +244,20 @@ fn fast_path_calls_are_judged_as_calls_of_the_function_their_oid_names() {
         std::fs::read_to_string(&direct).expect("written by the server"),
         "large object body"
     );
+
+    // A function created after earlier sessions read the database's function OIDs is
+    // known to the next session: the OIDs' digest changed, so it reads them again.
+    s.pg.psql_admin(&format!(
+        "CREATE FUNCTION public.answer() RETURNS int LANGUAGE sql AS 'SELECT 42'; \
+         GRANT EXECUTE ON FUNCTION public.answer() TO {ROLE}"
+    ));
+    let answer_oid =
+        s.pg.psql_admin("SELECT 'public.answer()'::pg_catalog.regprocedure::oid")
+            .trim()
+            .to_owned();
+    let mut cmd = client_libs::libpq_fast_path(Some(&s.agent), &[&conninfo, &answer_oid, "int"]);
+    let out = run(&mut cmd, Duration::from_secs(30));
+    assert_eq!(out.stdout.trim(), "result: 42", "{out}");
 
     // The refusal names the call's function in the log too.
     assert!(

@@ -6,7 +6,7 @@
 //! the journal could not take), in which case output waits for it.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::VecDeque,
     sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     engine::{Barrier, Columns, Finish, Phases, Request, ServerText, Verdict},
-    policy::catalog::FastPathFunction,
+    policy::catalog::FunctionsByOid,
     protocol::{
         backend::GatewayError,
         frontend::Parameters,
@@ -115,7 +115,7 @@ pub struct RecordedPhases {
     idle_overflowed: bool,
     /// Function OID → qualified name, to name a fast-path call's function (empty
     /// unless the identity may make fast-path calls).
-    functions_by_oid: Arc<HashMap<u32, FastPathFunction>>,
+    functions_by_oid: FunctionsByOid,
 }
 
 /// A session id unique across restarts: the daemon's start time and its
@@ -156,10 +156,7 @@ impl RecordedPhases {
     }
 
     /// Names fast-path calls' functions by these OIDs (read at login).
-    pub fn naming_functions(
-        mut self,
-        functions_by_oid: Arc<HashMap<u32, FastPathFunction>>,
-    ) -> Self {
+    pub fn naming_functions(mut self, functions_by_oid: FunctionsByOid) -> Self {
         self.functions_by_oid = functions_by_oid;
         self
     }

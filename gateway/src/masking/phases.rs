@@ -11,10 +11,7 @@
 //! - withholds error details of statements that read masked relations (a
 //!   failing row is printed whole by the server).
 
-use std::{
-    collections::{HashMap, VecDeque},
-    sync::Arc,
-};
+use std::{collections::VecDeque, sync::Arc};
 
 use bytes::{BufMut, BytesMut};
 
@@ -28,7 +25,7 @@ use super::{
 };
 use crate::{
     engine::{Barrier, Columns, Finish, Phases, Request, ServerText, Verdict},
-    policy::catalog::FastPathFunction,
+    policy::catalog::FunctionsByOid,
     protocol::{
         backend::GatewayError, frontend::Parameters, server_messages::encode_function_call_response,
     },
@@ -81,7 +78,7 @@ pub struct MaskingPhases {
     absent: AbsentNames,
     /// Function OID → the function, for what a fast-path call returns (empty unless
     /// the identity may make fast-path calls).
-    functions_by_oid: Arc<HashMap<u32, FastPathFunction>>,
+    functions_by_oid: FunctionsByOid,
 }
 
 struct RowPlan {
@@ -143,10 +140,7 @@ impl MaskingPhases {
     }
 
     /// Knows fast-path calls' functions by these OIDs (read at login).
-    pub fn naming_functions(
-        mut self,
-        functions_by_oid: Arc<HashMap<u32, FastPathFunction>>,
-    ) -> Self {
+    pub fn naming_functions(mut self, functions_by_oid: FunctionsByOid) -> Self {
         self.functions_by_oid = functions_by_oid;
         self
     }

@@ -5,7 +5,8 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    sync::Arc,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
 };
 
 /// Run after the search_path is pinned; rows are (kind, name, detail).
@@ -29,6 +30,14 @@ pub const FUNCTION_OIDS_SQL: &str =
      pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname) \
      FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
 
+/// One row ('d', digest, ''): what [`FUNCTION_OIDS_SQL`] would read, hashed, so a login
+/// reads the whole map only when it changed.
+pub const FUNCTION_OIDS_DIGEST_SQL: &str = "SELECT 'd', pg_catalog.md5(pg_catalog.string_agg(\
+     p.oid::pg_catalog.text || ' ' || p.prorettype::pg_catalog.text || ' ' || \
+     pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname), \
+     E'\\n' ORDER BY p.oid)), '' \
+     FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
+
 /// A function a fast-path call may name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FastPathFunction {
@@ -50,7 +59,7 @@ pub struct SessionCatalog {
     pub cast_functions: HashMap<String, String>,
     /// Function OID → the function; read only for sessions whose identity may make
     /// fast-path calls.
-    pub functions_by_oid: Arc<HashMap<u32, FastPathFunction>>,
+    pub functions_by_oid: FunctionsByOid,
 }
 
 impl SessionCatalog {
@@ -81,6 +90,41 @@ impl SessionCatalog {
             }
             _ => {}
         }
+    }
+}
+
+/// Function OID → the function.
+pub type FunctionsByOid = Arc<HashMap<u32, FastPathFunction>>;
+
+/// The function OIDs of each database, shared by its sessions: a login reads only a
+/// digest of `pg_proc` ([`FUNCTION_OIDS_DIGEST_SQL`]), and the whole map
+/// ([`FUNCTION_OIDS_SQL`]) only when no map of that digest is known. So each session
+/// judges calls by the functions of its login's moment, and a thousand sessions hold
+/// one map.
+#[derive(Default)]
+pub struct SharedFunctionOids {
+    by_database: Mutex<HashMap<(SocketAddr, String), (String, FunctionsByOid)>>,
+}
+
+impl SharedFunctionOids {
+    /// The map of `database` at `server` whose digest is `digest`, if known.
+    pub fn get(&self, server: SocketAddr, database: &str, digest: &str) -> Option<FunctionsByOid> {
+        let shared = self.lock();
+        let (known, map) = shared.get(&(server, database.to_owned()))?;
+        (known == digest).then(|| Arc::clone(map))
+    }
+
+    /// Keeps `map`, read under `digest`, as the one of `database` at `server`.
+    pub fn put(&self, server: SocketAddr, database: &str, digest: String, map: FunctionsByOid) {
+        self.lock()
+            .insert((server, database.to_owned()), (digest, map));
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(SocketAddr, String), (String, FunctionsByOid)>> {
+        // A panic elsewhere leaves the map whole: each change is a single insert.
+        self.by_database.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -586,3 +586,37 @@ fn a_fast_path_call_stands_for_a_select_of_its_function() {
         "SELECT \"My Schema\".f()"
     );
 }
+
+#[test]
+fn function_oid_maps_are_shared_by_digest() {
+    use super::catalog::{FastPathFunction, SharedFunctionOids};
+    use std::{collections::HashMap, sync::Arc};
+    let map = |returns: u32| {
+        let function = FastPathFunction {
+            name: "pg_catalog.lo_open".into(),
+            returns,
+        };
+        Arc::new(HashMap::from([(952, function)]))
+    };
+    let server = "127.0.0.1:5432".parse().unwrap();
+    let shared = SharedFunctionOids::default();
+    assert!(shared.get(server, "app", "d1").is_none());
+    let read = map(23);
+    shared.put(server, "app", "d1".into(), read.clone());
+    let known = shared
+        .get(server, "app", "d1")
+        .expect("the same digest: the same map");
+    assert!(Arc::ptr_eq(&known, &read));
+    // Another database, or the functions changed since (another digest): read again.
+    assert!(shared.get(server, "other", "d1").is_none());
+    assert!(shared.get(server, "app", "d2").is_none());
+    shared.put(server, "app", "d2".into(), map(26));
+    assert_eq!(
+        shared.get(server, "app", "d2").expect("kept")[&952].returns,
+        26
+    );
+    assert!(
+        shared.get(server, "app", "d1").is_none(),
+        "one map per database"
+    );
+}

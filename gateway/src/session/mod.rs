@@ -111,7 +111,8 @@ async fn run(
         function_oids: runtime
             .config
             .policy
-            .allows_fast_path_calls(&admitted.identity, groups),
+            .allows_fast_path_calls(&admitted.identity, groups)
+            .then_some(&shared.function_oids),
     };
     let server = match upstream::login(&login).await {
         Ok(server) => server,

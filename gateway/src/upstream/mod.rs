@@ -14,7 +14,9 @@ use bytes::BytesMut;
 use postgres_protocol::message::{backend::Message, frontend};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::policy::catalog::{SessionCatalog, CATALOG_SQL, FUNCTION_OIDS_SQL};
+use crate::policy::catalog::{
+    SessionCatalog, SharedFunctionOids, CATALOG_SQL, FUNCTION_OIDS_DIGEST_SQL, FUNCTION_OIDS_SQL,
+};
 use crate::{
     config::{Endpoint, UpstreamTls},
     stream::MaybeTls,
@@ -78,9 +80,9 @@ pub struct LoginRequest<'a> {
     /// Startup parameters passed on from the client (already filtered).
     pub parameters: &'a [(String, String)],
     pub timeout: Duration,
-    /// Read every function's OID too ([`FUNCTION_OIDS_SQL`]): the identity may make
-    /// fast-path calls, which name their function by OID only.
-    pub function_oids: bool,
+    /// Know every function's OID too: the identity may make fast-path calls, which
+    /// name their function by OID only (the map is shared by this database's sessions).
+    pub function_oids: Option<&'a SharedFunctionOids>,
 }
 
 /// A logged-in upstream connection, positioned after its first ReadyForQuery.
@@ -196,7 +198,11 @@ async fn login_inner(request: &LoginRequest<'_>) -> Result<Upstream, UpstreamErr
         ));
     }
     (upstream.search_path, upstream.catalog) =
-        pin_search_path(&mut upstream.stream, &mut reader, request.function_oids).await?;
+        pin_search_path(&mut upstream.stream, &mut reader).await?;
+    if let Some(shared) = request.function_oids {
+        upstream.catalog.functions_by_oid =
+            function_oids(&mut upstream.stream, &mut reader, shared, request).await?;
+    }
     Ok(upstream)
 }
 
@@ -213,51 +219,86 @@ const PIN_SEARCH_PATH_SQL: &str = "SELECT pg_catalog.set_config('search_path', \
 async fn pin_search_path(
     stream: &mut MaybeTls,
     reader: &mut MessageReader,
-    function_oids: bool,
 ) -> Result<(Vec<String>, SessionCatalog), UpstreamError> {
-    let mut buf = BytesMut::new();
-    let mut sql = format!("{PIN_SEARCH_PATH_SQL}; {CATALOG_SQL}");
-    let mut queries = 3;
-    if function_oids {
-        sql = format!("{sql}; {FUNCTION_OIDS_SQL}");
-        queries += 1;
+    let sql = format!("{PIN_SEARCH_PATH_SQL}; {CATALOG_SQL}");
+    let (mut schemas, mut catalog) = (Vec::new(), SessionCatalog::default());
+    run_catalog_queries(stream, reader, &sql, 3, |query, row| match (query, row) {
+        (1, [Some(name)]) => schemas.push(name.clone()),
+        (2, [Some(kind), Some(name), Some(detail)]) => catalog.add_row(kind, name, detail),
+        _ => {}
+    })
+    .await?;
+    Ok((schemas, catalog))
+}
+
+/// The database's function OIDs: the shared map when its digest is the one the database
+/// has now, else read whole (and shared from then on).
+async fn function_oids(
+    stream: &mut MaybeTls,
+    reader: &mut MessageReader,
+    shared: &SharedFunctionOids,
+    request: &LoginRequest<'_>,
+) -> Result<crate::policy::catalog::FunctionsByOid, UpstreamError> {
+    let mut digest = None;
+    run_catalog_queries(stream, reader, FUNCTION_OIDS_DIGEST_SQL, 1, |_, row| {
+        if let [Some(_), Some(value), _] = row {
+            digest = Some(value.clone());
+        }
+    })
+    .await?;
+    let digest = digest.ok_or_else(|| {
+        UpstreamError::Protocol("the server did not answer the function digest query".into())
+    })?;
+    if let Some(known) = shared.get(request.address, request.database, &digest) {
+        return Ok(known);
     }
-    frontend::query(&sql, &mut buf)?;
-    stream.write_all(&buf).await?;
-    let (mut completed, mut schemas) = (0, Vec::new());
     let mut catalog = SessionCatalog::default();
+    run_catalog_queries(stream, reader, FUNCTION_OIDS_SQL, 1, |_, row| {
+        if let [Some(kind), Some(name), Some(detail)] = row {
+            catalog.add_row(kind, name, detail);
+        }
+    })
+    .await?;
+    let map = catalog.functions_by_oid;
+    shared.put(request.address, request.database, digest, map.clone());
+    Ok(map)
+}
+
+/// Runs `sql` (`queries` statements, simple protocol) at login; hands each row to
+/// `on_row` with the index of the statement it answers.
+async fn run_catalog_queries(
+    stream: &mut MaybeTls,
+    reader: &mut MessageReader,
+    sql: &str,
+    queries: usize,
+    mut on_row: impl FnMut(usize, &[Option<String>]),
+) -> Result<(), UpstreamError> {
+    let mut buf = BytesMut::new();
+    frontend::query(sql, &mut buf)?;
+    stream.write_all(&buf).await?;
+    let mut completed = 0;
     loop {
         match reader.next(stream).await? {
-            Message::DataRow(row) if completed == 1 => {
-                if let [Some(name)] = &text_columns(&row)?[..] {
-                    schemas.push(name.clone());
-                }
-            }
-            Message::DataRow(row) if completed >= 2 => {
-                if let [Some(kind), Some(name), Some(detail)] = &text_columns(&row)?[..] {
-                    catalog.add_row(kind, name, detail);
-                }
-            }
+            Message::DataRow(row) => on_row(completed, &text_columns(&row)?),
             Message::CommandComplete(_) => completed += 1,
             Message::RowDescription(_)
-            | Message::DataRow(_)
             | Message::NoticeResponse(_)
             | Message::ParameterStatus(_) => {}
             Message::ReadyForQuery(_) => break,
             Message::ErrorResponse(body) => return Err(server_error(&body)),
             _ => {
                 return Err(UpstreamError::Protocol(
-                    "unexpected reply while pinning the search_path".into(),
+                    "unexpected reply to the gateway's catalog queries at login".into(),
                 ))
             }
         }
     }
     if completed != queries {
         return Err(UpstreamError::Protocol(
-            "the server did not answer the search_path query".into(),
+            "the server did not answer the gateway's catalog queries at login".into(),
         ));
     }
-    Ok((schemas, catalog))
+    Ok(())
 }
 
 /// A DataRow's values as text (NULL is `None`).

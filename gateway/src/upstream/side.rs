@@ -60,7 +60,7 @@ impl SideConnection {
             database: &login.database,
             parameters: &[],
             timeout: login.timeout,
-            function_oids: false,
+            function_oids: None,
         };
         let upstream = super::login(&request).await?;
         let mut side = Self {
