@@ -110,6 +110,23 @@ pub fn psql_command(cgroup: &CgroupGuard, conninfo: &Conninfo, sqls: &[&str]) ->
     cmd
 }
 
+/// psql's `\lo_import FILE` inside `cgroup` (large-object fast-path calls); the new
+/// large object's OID.
+#[track_caller]
+pub fn psql_lo_import(cgroup: &CgroupGuard, conninfo: &Conninfo, file: &std::path::Path) -> String {
+    let import = format!("\\lo_import {}", file.display());
+    let out = run(
+        &mut psql_command(cgroup, conninfo, &[&import]),
+        CLIENT_TIMEOUT,
+    );
+    out.expect_success("psql \\lo_import");
+    out.stdout
+        .trim()
+        .strip_prefix("lo_import ")
+        .unwrap_or_else(|| panic!("an oid: {out}"))
+        .to_owned()
+}
+
 /// Runs one statement with psql inside `cgroup`.
 pub fn psql(cgroup: &CgroupGuard, conninfo: &Conninfo, sql: &str) -> Output {
     run(&mut psql_command(cgroup, conninfo, &[sql]), CLIENT_TIMEOUT)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cordon_e2e::{
     client_libs,
-    clients::{psql_command, Conninfo},
+    clients::{psql_command, psql_lo_import, Conninfo},
     process::{run, Output},
     require_root,
     scenario::{Scenario, ROLE},
@@ -186,16 +186,7 @@ fn fast_path_calls_are_judged_as_calls_of_the_function_their_oid_names() {
     // libpq's own large-object calls are granted: psql's \lo_import works.
     let upload = s.gateway.dir().join("upload.txt");
     std::fs::write(&upload, "large object body").expect("writing the file to import");
-    let import = format!("\\lo_import {}", upload.display());
-    let mut cmd = psql_command(&s.agent, &info, &[&import]);
-    let out = run(&mut cmd, Duration::from_secs(30));
-    out.expect_success("psql \\lo_import");
-    let object = out
-        .stdout
-        .trim()
-        .strip_prefix("lo_import ")
-        .unwrap_or_else(|| panic!("an oid: {out}"))
-        .to_owned();
+    let object = psql_lo_import(&s.agent, &info, &upload);
 
     // Server-side lo_export by fast path is not: it is judged like SELECT lo_export(...).
     // (Beside the server's socket: a directory its OS user can reach.)

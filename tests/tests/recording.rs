@@ -17,7 +17,7 @@ use settled_store::{recorded_statements, settled_sqlite_store};
 
 use cordon_e2e::{
     client_libs,
-    clients::psql_command,
+    clients::{psql_command, psql_lo_import},
     postgres::TestPostgres,
     process::{run, Output},
     require_root,
@@ -440,16 +440,7 @@ fn fast_path_calls_are_recorded_with_their_arguments_and_results() {
     // psql's \lo_import and \lo_export use libpq's large-object calls: fast-path
     // FunctionCalls (lo_creat, lo_open, lowrite, loread, lo_close), arguments and
     // results in binary.
-    let import = format!("\\lo_import {}", upload.display());
-    let mut cmd = psql_command(&s.agent, &info, &[&import]);
-    let out = run(&mut cmd, Duration::from_secs(30));
-    out.expect_success("psql \\lo_import");
-    let oid = out
-        .stdout
-        .trim()
-        .strip_prefix("lo_import ")
-        .unwrap_or_else(|| panic!("an oid: {out}"))
-        .to_owned();
+    let oid = psql_lo_import(&s.agent, &info, &upload);
     let download = s.gateway.dir().join("download.txt");
     let export = format!("\\lo_export {oid} {}", download.display());
     let mut cmd = psql_command(&s.agent, &info, &[&export]);
