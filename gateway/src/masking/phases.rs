@@ -27,7 +27,9 @@ use crate::{
     engine::{Barrier, Columns, Finish, Phases, Request, ServerText, Verdict},
     policy::catalog::FunctionsByOid,
     protocol::{
-        backend::GatewayError, frontend::Parameters, server_messages::encode_function_call_response,
+        backend::GatewayError,
+        frontend::Parameters,
+        server_messages::{decode_function_call_response, encode_function_call_response},
     },
 };
 
@@ -492,19 +494,28 @@ impl Phases for MaskingPhases {
     }
 
     fn function_result(&mut self, value: Option<&[u8]>, out: &mut BytesMut) -> bool {
-        if self.detects_function_result() {
-            let detectors = self.checker.masks.detectors();
-            let redacted = value
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .and_then(|text| detectors.redact(text));
-            if let Some(redacted) = redacted {
-                encode_function_call_response(out, Some(redacted.as_bytes()));
-                self.inner
-                    .function_result(Some(redacted.as_bytes()), &mut BytesMut::new());
-                return true;
-            }
+        let rewritten = self.inner.function_result(value, out);
+        if !self.detects_function_result() {
+            return rewritten;
         }
-        self.inner.function_result(value, out)
+        let sent = if rewritten {
+            decode_function_call_response(&out[5..]).ok().flatten()
+        } else {
+            value
+        };
+        let detectors = self.checker.masks.detectors();
+        let redacted = sent
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|text| detectors.redact(text));
+        match redacted {
+            Some(redacted) => {
+                let mut masked = BytesMut::new();
+                encode_function_call_response(&mut masked, Some(redacted.as_bytes()));
+                *out = masked;
+                true
+            }
+            None => rewritten,
+        }
     }
 
     fn rewrites_server_text(&self) -> bool {

@@ -22,21 +22,32 @@ pub const CATALOG_SQL: &str = "SELECT 'f', p.proname, '' FROM pg_catalog.pg_proc
      JOIN pg_catalog.pg_namespace pn ON pn.oid = p.pronamespace \
      WHERE pn.nspname <> 'pg_catalog'";
 
-/// Every function by OID, for sessions that may make fast-path calls (which name their
-/// function by OID only); run after [`CATALOG_SQL`]. Rows are ('p', "OID RETURN-TYPE-OID",
-/// the quoted, qualified name).
-pub const FUNCTION_OIDS_SQL: &str =
-    "SELECT 'p', p.oid::pg_catalog.text || ' ' || p.prorettype::pg_catalog.text, \
-     pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname) \
-     FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
+// The two queries below read the same rows: the digest is of exactly what the map holds.
+/// A function's key and name, as [`FUNCTION_OIDS_SQL`] reads them.
+macro_rules! function_columns {
+    () => {
+        "p.oid::pg_catalog.text || ' ' || p.prorettype::pg_catalog.text, \
+         pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname)"
+    };
+}
+macro_rules! every_function {
+    () => {
+        " FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
+    };
+}
 
-/// One row ('d', digest, ''): what [`FUNCTION_OIDS_SQL`] would read, hashed, so a login
-/// reads the whole map only when it changed.
-pub const FUNCTION_OIDS_DIGEST_SQL: &str = "SELECT 'd', pg_catalog.md5(pg_catalog.string_agg(\
-     p.oid::pg_catalog.text || ' ' || p.prorettype::pg_catalog.text || ' ' || \
-     pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname), \
-     E'\\n' ORDER BY p.oid)), '' \
-     FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
+/// Every function by OID, for sessions that may make fast-path calls (which name their
+/// function by OID only). Rows are ('p', "OID RETURN-TYPE-OID", the quoted, qualified name).
+pub const FUNCTION_OIDS_SQL: &str = concat!("SELECT 'p', ", function_columns!(), every_function!());
+
+/// One row ('d', digest, ''): the rows [`FUNCTION_OIDS_SQL`] would read, hashed in OID
+/// order, so a login reads the whole map only when it changed.
+pub const FUNCTION_OIDS_DIGEST_SQL: &str = concat!(
+    "SELECT 'd', pg_catalog.md5(pg_catalog.string_agg(pg_catalog.concat_ws(' ', ",
+    function_columns!(),
+    "), E'\\n' ORDER BY p.oid)), ''",
+    every_function!()
+);
 
 /// A function a fast-path call may name.
 #[derive(Debug, Clone, PartialEq, Eq)]

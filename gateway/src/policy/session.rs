@@ -119,9 +119,7 @@ impl PolicyPhases {
         }
         Ok(())
     }
-}
 
-impl PolicyPhases {
     /// A fast-path call needs an allow rule with `fast_path_calls`, and is then judged
     /// as the SQL call of the function its OID names (grants, deny rules, baseline);
     /// an OID the gateway cannot name is refused.
